@@ -1,0 +1,1 @@
+"""Connector runtime: OpenCTI live stream to Sekoia.io IOC collection."""

@@ -1,0 +1,1 @@
+"""Sekoia Intel Sync operator: kopf controller for SekoiaIntelSync resources."""
