@@ -1,0 +1,376 @@
+"""A real Kubernetes control plane on loopback, the way controller-runtime's envtest runs one.
+
+etcd, kube-apiserver (TLS, RBAC, Pod Security admission), kube-controller-manager (garbage
+collection, Deployment -> ReplicaSet -> Pod, service accounts), kube-scheduler and kwok (which
+plays the kubelet of one fake Node, so scheduled Pods become Running) run as local processes on
+free ports. Everything is stopped by process id; every component's log is kept in the run
+directory so that a failing test can show it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testbed.controlplane.binaries import ensure_binaries
+from testbed.controlplane.certs import Pki, make_pki
+from testbed.processes import ManagedProcess, free_port, wait_until
+
+FAKE_NODE = "kwok-node-0"
+SERVICE_CIDR = "10.0.0.0/24"
+
+
+class LocalCluster:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
+
+    def __init__(self, run_dir: Path | None = None, bin_dir: Path | None = None) -> None:
+        self._own_run_dir = run_dir is None
+        self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="sis-cluster-"))
+        self.bin_dir = bin_dir
+        self.processes: dict[str, ManagedProcess] = {}
+        self.server = ""
+        self.kubeconfig = self.run_dir / "kubeconfig"
+        self.pki: Pki | None = None
+        self.startup_seconds: float | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 120.0) -> LocalCluster:
+        """Build or reuse the binaries, then bring every component up and wait until usable."""
+        if self.bin_dir is None:
+            self.bin_dir = ensure_binaries(self.run_dir / "build.log")
+        began = time.monotonic()
+        try:
+            self.pki = make_pki(self.run_dir / "pki")
+            self._start_etcd(timeout)
+            self._start_apiserver(timeout)
+            self._write_admin_kubeconfig()
+            self._start_controller_manager()
+            self._start_scheduler()
+            self._start_kwok()
+            self._create_fake_node()
+            wait_until(
+                self._default_service_account_exists,
+                timeout,
+                "the controller-manager to create the default ServiceAccount",
+                on_timeout=self.logs_text,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (reverse start order) by process id."""
+        for proc in reversed(list(self.processes.values())):
+            proc.stop(timeout=10)
+
+    def cleanup(self) -> None:
+        """Stop, then delete the run directory if this object created it."""
+        self.stop()
+        if self._own_run_dir:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+    # ---------------------------------------------------------------- components
+    def _bin(self, name: str) -> str:
+        assert self.bin_dir is not None
+        return str(self.bin_dir / name)
+
+    def _spawn(self, name: str, argv: Sequence[str]) -> ManagedProcess:
+        proc = ManagedProcess(name, argv, self.run_dir / "logs" / f"{name}.log").start()
+        self.processes[name] = proc
+        return proc
+
+    def _start_etcd(self, timeout: float) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._spawn(
+            "etcd",
+            [
+                self._bin("etcd"),
+                "--name=default",
+                f"--data-dir={self.run_dir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=default=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        wait_until(
+            lambda: _http_ok(f"{self.etcd_url}/health"),
+            timeout,
+            "etcd /health",
+            on_timeout=self.logs_text,
+        )
+
+    def _start_apiserver(self, timeout: float) -> None:
+        assert self.pki is not None
+        port = free_port()
+        self.server = f"https://127.0.0.1:{port}"
+        pki = self.pki
+        self._spawn(
+            "kube-apiserver",
+            [
+                self._bin("kube-apiserver"),
+                f"--etcd-servers={self.etcd_url}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={self.run_dir / 'apiserver-certs'}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--client-ca-file={pki.ca_cert}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.sa_public}",
+                f"--service-account-signing-key-file={pki.sa_private}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--allow-privileged=true",
+                "--profiling=false",
+                "--endpoint-reconciler-type=none",
+                "--v=1",
+            ],
+        )
+        wait_until(
+            lambda: self._api_get("/readyz") == "ok",
+            timeout,
+            "kube-apiserver /readyz",
+            on_timeout=self.logs_text,
+        )
+
+    def _write_admin_kubeconfig(self) -> None:
+        assert self.pki is not None
+        _write_kubeconfig(
+            self.kubeconfig,
+            self.server,
+            self.pki.ca_cert.read_bytes(),
+            {
+                "client-certificate-data": _b64(self.pki.admin_cert.read_bytes()),
+                "client-key-data": _b64(self.pki.admin_key.read_bytes()),
+            },
+            user="admin",
+        )
+
+    def _start_controller_manager(self) -> None:
+        assert self.pki is not None
+        kc = str(self.kubeconfig)
+        self._spawn(
+            "kube-controller-manager",
+            [
+                self._bin("kube-controller-manager"),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--root-ca-file={self.pki.ca_cert}",
+                f"--service-account-private-key-file={self.pki.sa_private}",
+                "--use-service-account-credentials=false",
+                # Short sync periods: tests wait on these loops.
+                "--concurrent-gc-syncs=5",
+                "--v=1",
+            ],
+        )
+
+    def _start_scheduler(self) -> None:
+        kc = str(self.kubeconfig)
+        self._spawn(
+            "kube-scheduler",
+            [
+                self._bin("kube-scheduler"),
+                f"--kubeconfig={kc}",
+                f"--authentication-kubeconfig={kc}",
+                f"--authorization-kubeconfig={kc}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                "--v=1",
+            ],
+        )
+
+    def _start_kwok(self) -> None:
+        self._spawn(
+            "kwok",
+            [
+                self._bin("kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=127.0.0.1",
+                f"--node-port={free_port()}",
+                f"--server-address=127.0.0.1:{free_port()}",
+                "--cidr=10.244.0.1/24",
+            ],
+        )
+
+    def _create_fake_node(self) -> None:
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": FAKE_NODE,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": FAKE_NODE,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "1000"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "1000"},
+            },
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(node))
+        wait_until(
+            self._fake_node_ready,
+            60,
+            f"kwok to mark node {FAKE_NODE} Ready",
+            on_timeout=self.logs_text,
+        )
+
+    def _fake_node_ready(self) -> bool:
+        out = self.kubectl(
+            "get",
+            "node",
+            FAKE_NODE,
+            "-o",
+            'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+            check=False,
+        )
+        return out.stdout.strip() == "True"
+
+    def _default_service_account_exists(self) -> bool:
+        return self.kubectl("-n", "default", "get", "serviceaccount", "default", check=False).returncode == 0
+
+    # ------------------------------------------------------------------ clients
+    def _ssl_context(self) -> ssl.SSLContext:
+        assert self.pki is not None
+        ctx = ssl.create_default_context(cafile=str(self.pki.ca_cert))
+        ctx.load_cert_chain(str(self.pki.admin_cert), str(self.pki.admin_key))
+        return ctx
+
+    def _api_get(self, path: str) -> str:
+        with urllib.request.urlopen(self.server + path, context=self._ssl_context(), timeout=5) as resp:
+            return resp.read().decode()
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True, kubeconfig: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the cluster's kubectl with the admin kubeconfig (or ``kubeconfig``)."""
+        done = subprocess.run(
+            [self._bin("kubectl"), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run the cluster's helm against this cluster."""
+        done = subprocess.run(
+            [self._bin("helm"), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"helm {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done
+
+    def api_client(self, kubeconfig: Path | None = None) -> Any:
+        """A ``kubernetes.client.ApiClient`` for the admin identity (or ``kubeconfig``)."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(kubeconfig or self.kubeconfig))
+
+    def token_for(
+        self,
+        namespace: str,
+        service_account: str,
+        audiences: Sequence[str] | None = None,
+        seconds: int = 3600,
+    ) -> str:
+        """A bound token for ``namespace/service_account`` obtained with the TokenRequest API."""
+        from kubernetes import client
+
+        api = client.CoreV1Api(self.api_client())
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=list(audiences or []), expiration_seconds=seconds)
+        )
+        answer = api.create_namespaced_service_account_token(service_account, namespace, body)
+        return str(answer.status.token)
+
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        """Write a kubeconfig that authenticates with a bearer ``token``."""
+        assert self.pki is not None
+        _write_kubeconfig(path, self.server, self.pki.ca_cert.read_bytes(), {"token": token}, user="token")
+        return path
+
+    # --------------------------------------------------------------------- logs
+    def logs(self, max_chars: int = 4000) -> dict[str, str]:
+        """The tail of every component's log, by component name."""
+        return {name: proc.log_tail(max_chars) for name, proc in self.processes.items()}
+
+    def logs_text(self, max_chars: int = 3000) -> str:
+        """All log tails as one text block, for failure reports."""
+        parts = []
+        for name, tail in self.logs(max_chars).items():
+            state = "running" if self.processes[name].alive() else "EXITED"
+            parts.append(f"----- {name} ({state}) -----\n{tail}")
+        return "\n".join(parts)
+
+    def dead_components(self) -> list[str]:
+        """Names of components that exited although they should be running."""
+        return [name for name, proc in self.processes.items() if not proc.alive()]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def _write_kubeconfig(path: Path, server: str, ca_pem: bytes, user_fields: dict[str, str], user: str) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "local", "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}
+        ],
+        "users": [{"name": user, "user": user_fields}],
+        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+        "current-context": "local",
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
