@@ -1,0 +1,1 @@
+"""Sub-commands of the `connector-runtime` console script, one module each."""

@@ -1,0 +1,248 @@
+"""Runtime configuration: the seed connector's variables, unchanged, plus optional new ones.
+
+Sources, highest priority first (as pycti does it): environment variables, then the seed's
+``config.yml`` keys. Every field is named after its environment variable; ``YAML_KEYS`` maps the
+seed's YAML paths onto those names. A problem is reported as ONE line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connector_runtime.sekoia.protocol import normalize_base_url, normalize_collection_id
+
+PLACEHOLDER = "ChangeMe"
+
+# Seed config.yml path -> environment variable (the field alias).
+YAML_KEYS: dict[tuple[str, ...], str] = {
+    ("opencti", "url"): "OPENCTI_URL",
+    ("opencti", "token"): "OPENCTI_TOKEN",
+    ("opencti", "ssl_verify"): "OPENCTI_SSL_VERIFY",
+    ("connector", "id"): "CONNECTOR_ID",
+    ("connector", "name"): "CONNECTOR_NAME",
+    ("connector", "scope"): "CONNECTOR_SCOPE",
+    ("connector", "log_level"): "CONNECTOR_LOG_LEVEL",
+    ("connector", "live_stream_id"): "CONNECTOR_LIVE_STREAM_ID",
+    ("connector", "live_stream_listen_delete"): "CONNECTOR_LIVE_STREAM_LISTEN_DELETE",
+    ("connector", "live_stream_no_dependencies"): "CONNECTOR_LIVE_STREAM_NO_DEPENDENCIES",
+    ("sekoia_intel", "url"): "SEKOIA_INTEL_URL",
+    ("sekoia_intel", "apikey"): "SEKOIA_INTEL_APIKEY",
+    ("sekoia_intel", "ioc_collection_uuid"): "SEKOIA_INTEL_IOC_COLLECTION_UUID",
+    ("sekoia_intel", "batch_size"): "SEKOIA_INTEL_BATCH_SIZE",
+    ("sekoia_intel", "requests_per_second"): "SEKOIA_INTEL_REQUESTS_PER_SECOND",
+    ("sekoia_intel", "description_mode"): "SEKOIA_INTEL_DESCRIPTION_MODE",
+    ("sekoia_intel", "validity_granularity"): "SEKOIA_INTEL_VALIDITY_GRANULARITY",
+}
+
+
+class DescriptionMode(StrEnum):
+    """What goes into Sekoia's ``description``, a field shared by all values of one request.
+
+    ``stream`` (default) writes one text per runtime (the stream and connector name), so values of
+    many indicators share a request: a 500,000-indicator replay needs ~5,000 requests (~17 min at
+    5 requests/s). ``indicator-url`` is the seed's behaviour (each indicator's OpenCTI URL): every
+    indicator then needs its own request (~28 h for the same replay). ``none`` sends no description.
+    """
+
+    STREAM = "stream"
+    INDICATOR_URL = "indicator-url"
+    NONE = "none"
+
+
+class ValidityGranularity(StrEnum):
+    """How ``valid_until`` (also shared per request) is rounded UP before grouping values."""
+
+    EXACT = "exact"
+    HOUR = "hour"
+    DAY = "day"
+
+
+class RuntimeSettings(BaseSettings):
+    """Everything the runtime reads at start-up. Field aliases are the environment variables."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False, case_sensitive=True)
+
+    opencti_url: str = Field(validation_alias="OPENCTI_URL")
+    opencti_token: SecretStr = Field(validation_alias="OPENCTI_TOKEN")
+    opencti_ssl_verify: bool = Field(False, validation_alias="OPENCTI_SSL_VERIFY")
+    connector_id: str = Field(validation_alias="CONNECTOR_ID")
+    connector_name: str = Field("Sekoia Intel Sync", validation_alias="CONNECTOR_NAME")
+    connector_scope: str = Field("indicator", validation_alias="CONNECTOR_SCOPE")
+    log_level: str = Field("info", validation_alias="CONNECTOR_LOG_LEVEL")
+    live_stream_id: str = Field(validation_alias="CONNECTOR_LIVE_STREAM_ID")
+    listen_delete: bool = Field(True, validation_alias="CONNECTOR_LIVE_STREAM_LISTEN_DELETE")
+    no_dependencies: bool = Field(True, validation_alias="CONNECTOR_LIVE_STREAM_NO_DEPENDENCIES")
+
+    sekoia_url: str = Field("https://api.sekoia.io", validation_alias="SEKOIA_INTEL_URL")
+    sekoia_api_key: SecretStr = Field(validation_alias="SEKOIA_INTEL_APIKEY")
+    collection_id: str = Field(validation_alias="SEKOIA_INTEL_IOC_COLLECTION_UUID")
+
+    batch_size: int = Field(100, ge=1, le=100, validation_alias="SEKOIA_INTEL_BATCH_SIZE")
+    requests_per_second: float = Field(
+        5.0, gt=0, le=100, validation_alias="SEKOIA_INTEL_REQUESTS_PER_SECOND"
+    )
+    batch_linger_seconds: float = Field(
+        1.0, ge=0, le=60, validation_alias="SEKOIA_INTEL_BATCH_LINGER_SECONDS"
+    )
+    max_in_flight: int = Field(4, ge=1, le=32, validation_alias="SEKOIA_INTEL_MAX_IN_FLIGHT")
+    description_mode: DescriptionMode = Field(
+        DescriptionMode.STREAM, validation_alias="SEKOIA_INTEL_DESCRIPTION_MODE"
+    )
+    validity_granularity: ValidityGranularity = Field(
+        ValidityGranularity.DAY, validation_alias="SEKOIA_INTEL_VALIDITY_GRANULARITY"
+    )
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, le=300, validation_alias="SEKOIA_INTEL_REQUEST_TIMEOUT_SECONDS"
+    )
+    max_backoff_seconds: float = Field(
+        60.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_MAX_BACKOFF_SECONDS"
+    )
+    auth_retry_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_AUTH_RETRY_SECONDS"
+    )
+    queue_size: int = Field(5000, ge=10, le=1_000_000, validation_alias="RUNTIME_QUEUE_SIZE")
+    http_port: int = Field(8080, ge=0, le=65535, validation_alias="RUNTIME_HTTP_PORT")
+    state_save_interval_seconds: float = Field(
+        5.0, ge=1, le=40, validation_alias="RUNTIME_STATE_SAVE_INTERVAL_SECONDS"
+    )
+    status_resource: str | None = Field(None, validation_alias="RUNTIME_STATUS_RESOURCE")
+    status_interval_seconds: float = Field(
+        10.0, ge=1, le=3600, validation_alias="RUNTIME_STATUS_INTERVAL_SECONDS"
+    )
+    termination_log: Path = Field(Path("/dev/termination-log"), validation_alias="RUNTIME_TERMINATION_LOG")
+    shutdown_grace_seconds: float = Field(8.0, ge=1, le=60, validation_alias="RUNTIME_SHUTDOWN_GRACE_SECONDS")
+
+    @field_validator("opencti_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")) or len(value) < 10:
+            raise ValueError("must be an http(s) URL such as https://opencti.example.com")
+        # pycti 6.8 joins paths without stripping (gives //graphql).
+        return value.rstrip("/")
+
+    @field_validator("opencti_token", "sekoia_api_key")
+    @classmethod
+    def _real_secret(cls, value: SecretStr) -> SecretStr:
+        raw = value.get_secret_value().strip()
+        if not raw:
+            raise ValueError("must not be empty")
+        if raw == PLACEHOLDER:
+            raise ValueError(f"is still the placeholder {PLACEHOLDER!r}")
+        return SecretStr(raw)
+
+    @field_validator("connector_id", "live_stream_id")
+    @classmethod
+    def _not_placeholder(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty")
+        if value == PLACEHOLDER:
+            raise ValueError(f"is still the placeholder {PLACEHOLDER!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level == "warn":
+            level = "warning"
+        if level not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return level
+
+    @field_validator("sekoia_url")
+    @classmethod
+    def _sekoia_url(cls, value: str) -> str:
+        return normalize_base_url(value)
+
+    @field_validator("collection_id")
+    @classmethod
+    def _collection(cls, value: str) -> str:
+        return normalize_collection_id(value)
+
+    @field_validator("status_resource")
+    @classmethod
+    def _resource(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = value.strip().split("/")
+        if len(parts) != 2 or not all(parts):
+            raise ValueError("must be <namespace>/<name>")
+        return value.strip()
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; ``str()`` is one line naming the variable."""
+
+
+def _flatten_yaml(document: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if not isinstance(document, dict):
+        return values
+    for path, alias in YAML_KEYS.items():
+        node: Any = document
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            values[alias] = node
+    return values
+
+
+def _alias_of(field_name: str) -> str:
+    alias = RuntimeSettings.model_fields[field_name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return str(alias or field_name)
+
+
+def load_settings(config_file: Path | None = None, environ: dict[str, str] | None = None) -> RuntimeSettings:
+    """Read the settings from ``environ`` (default: the process environment) and the YAML file.
+
+    The file defaults to ``config.yml`` in the working directory when it exists (the seed's
+    layout); ``RUNTIME_CONFIG_FILE`` names another. Raises :class:`ConfigError` with one line.
+    """
+    env = dict(os.environ if environ is None else environ)
+    path = config_file or (Path(env["RUNTIME_CONFIG_FILE"]) if env.get("RUNTIME_CONFIG_FILE") else None)
+    if path is None and Path("config.yml").is_file():
+        path = Path("config.yml")
+    from_file: dict[str, Any] = {}
+    if path is not None:
+        try:
+            from_file = _flatten_yaml(yaml.safe_load(path.read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path}: not found") from None
+        except (OSError, yaml.YAMLError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(f"config file {path}: cannot be read: {first}") from None
+    # Only our own variables are considered from the environment, so unrelated ones never matter.
+    known = set(YAML_KEYS.values()) | {_alias_of(name) for name in RuntimeSettings.model_fields}
+    merged = dict(from_file)
+    merged.update({k: v for k, v in env.items() if k in known})
+    try:
+        return RuntimeSettings.model_validate(merged)  # type: ignore[no-any-return]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: the first problem, named by its environment variable, without the bad value."""
+    error = exc.errors()[0]
+    location = error.get("loc") or ("?",)
+    variable = str(location[0])
+    if error.get("type") == "missing":
+        problem = "is required but not set"
+    else:
+        message = str(error.get("msg", "is invalid"))
+        message = message.removeprefix("Value error, ")
+        problem = message if message.startswith(("must", "is ")) else f"is invalid: {message}"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{variable} {problem}{suffix}"

@@ -1,0 +1,362 @@
+"""The delivery engine: stream events in, Sekoia requests out, positions committed only on ack.
+
+One sequencer thread takes events in stream order, converts them, and either adds values to open
+batches (grouped by the fields Sekoia shares per request) or schedules revocations. Requests run
+on a small pool so that latency does not cap throughput (the shared rate limiter does). Order per
+value is kept by chaining: every request waits for the previous request touching one of its
+values, and a revocation first flushes the open batch holding its value. An event is complete
+(and may be committed) only when every request carrying its values has been acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+
+from connector_runtime import metrics
+from connector_runtime.conversion import convert_indicator, convert_pattern
+from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.delivery.positions import PositionTracker, Ticket
+from connector_runtime.sekoia.client import SekoiaClient
+from connector_runtime.sekoia.models import NewValue, SharedFields
+from connector_runtime.sekoia.errors import Stopped
+from connector_runtime.stream.events import Action, StreamEvent
+
+log = logging.getLogger(__name__)
+
+
+class _Progress:
+    """Counts the outstanding actions of one event; completes its ticket at zero."""
+
+    __slots__ = ("lock", "remaining", "sealed", "ticket", "tracker")
+
+    def __init__(self, ticket: Ticket, tracker: PositionTracker) -> None:
+        self.ticket = ticket
+        self.tracker = tracker
+        self.remaining = 0
+        self.sealed = False
+        self.lock = threading.Lock()
+
+    def add(self) -> None:
+        with self.lock:
+            self.remaining += 1
+
+    def finish(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            complete = self.sealed and self.remaining == 0
+        if complete:
+            self.tracker.complete(self.ticket)
+
+    def seal(self) -> None:
+        with self.lock:
+            self.sealed = True
+            complete = self.remaining == 0
+        if complete:
+            self.tracker.complete(self.ticket)
+
+
+@dataclass
+class _OpenBatch:
+    shared: SharedFields
+    created: float = field(default_factory=time.monotonic)
+    items: dict[str, NewValue] = field(default_factory=dict)
+    owners: dict[str, list[_Progress]] = field(default_factory=dict)
+    after: set[Future[None]] = field(default_factory=set)
+
+
+class IdCache:
+    """Sekoia indicator ids learned from push answers (bounded LRU; search is the fallback)."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remember(self, value: str, indicator_id: str) -> None:
+        with self._lock:
+            self._ids[value] = indicator_id
+            self._ids.move_to_end(value)
+            while len(self._ids) > self.capacity:
+                self._ids.popitem(last=False)
+
+    def take(self, value: str) -> str | None:
+        with self._lock:
+            return self._ids.pop(value, None)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Tuning of the engine (from the runtime settings)."""
+
+    batch_size: int = 100
+    linger_seconds: float = 1.0
+    max_in_flight: int = 4
+    queue_size: int = 5000
+
+
+class DeliveryEngine:
+    """Owns the sequencer thread and the request pool; see the module docstring."""
+
+    def __init__(
+        self,
+        client: SekoiaClient,
+        tracker: PositionTracker,
+        policy: SharedFieldsPolicy,
+        settings: EngineSettings,
+        on_fatal: Callable[[str], None],
+    ) -> None:
+        self.client = client
+        self.tracker = tracker
+        self.policy = policy
+        self.settings = settings
+        self.on_fatal = on_fatal
+        self.ids = IdCache()
+        self._events: queue.Queue[tuple[StreamEvent, Ticket] | None] = queue.Queue(settings.queue_size)
+        self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="sekoia")
+        # Bounds queued + running requests so that a Sekoia outage pushes back on the stream.
+        self._slots = threading.BoundedSemaphore(settings.max_in_flight * 4)
+        self._open: dict[SharedFields, _OpenBatch] = {}
+        self._open_by_value: dict[str, _OpenBatch] = {}
+        self._last_op: dict[str, Future[None]] = {}
+        self._inflight: set[Future[None]] = set()
+        self._inflight_lock = threading.Lock()
+        self._accepting = True
+        self._flush_requested = threading.Event()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
+
+    # ------------------------------------------------------------------ intake
+    def start(self) -> None:
+        """Start the sequencer thread."""
+        self._thread.start()
+
+    def alive(self) -> bool:
+        """True while the sequencer thread runs."""
+        return self._thread.is_alive()
+
+    def submit(self, event: StreamEvent, ticket: Ticket, keepalive: Callable[[], None] | None = None) -> bool:
+        """Queue an event for delivery (stream order). Blocks while the queue is full, calling
+        ``keepalive`` every few seconds (pycti kills a process whose callback looks stuck).
+        Returns False when the engine no longer accepts events (shutting down)."""
+        while self._accepting:
+            try:
+                self._events.put((event, ticket), timeout=2.0)
+                return True
+            except queue.Full:
+                if keepalive:
+                    keepalive()
+        return False
+
+    def backlog(self) -> int:
+        """Events queued but not yet taken by the sequencer."""
+        return self._events.qsize()
+
+    # ----------------------------------------------------------------- shutdown
+    def shutdown(self, grace_seconds: float) -> bool:
+        """Stop intake, flush open batches and wait for requests until the grace period ends,
+        then interrupt what still runs. Returns True when everything was acknowledged."""
+        deadline = time.monotonic() + grace_seconds
+        self._accepting = False
+        self._events.put(None)  # wakes the sequencer; it flushes and exits
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._inflight_lock:
+            pending = set(self._inflight)
+        _, not_done = wait_futures(pending, timeout=max(0.0, deadline - time.monotonic()))
+        self._stopped.set()
+        self.client.stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return not not_done and not self._thread.is_alive()
+
+    # ---------------------------------------------------------------- sequencer
+    def _run(self) -> None:
+        try:
+            while True:
+                timeout = self._next_deadline()
+                try:
+                    item = self._events.get(timeout=timeout)
+                except queue.Empty:
+                    item = ()  # type: ignore[assignment]
+                if item is None:
+                    self._flush_all()
+                    return
+                if item:
+                    self._handle(*item)
+                self._flush_due()
+        except Stopped:
+            return
+        except Exception as exc:  # a bug must stop the runtime, never skip events silently
+            log.exception("delivery engine failed")
+            self.on_fatal(f"delivery engine failed: {type(exc).__name__}: {exc}")
+
+    def _next_deadline(self) -> float | None:
+        if not self._open:
+            return None
+        oldest = min(batch.created for batch in self._open.values())
+        return max(0.0, oldest + self.settings.linger_seconds - time.monotonic())
+
+    def _handle(self, event: StreamEvent, ticket: Ticket) -> None:
+        progress = _Progress(ticket, self.tracker)
+        indicator = event.indicator or {}
+        conversion = convert_indicator(indicator)
+        for skipped in conversion.skipped:
+            metrics.VALUES_SKIPPED.labels(skipped.reason).inc()
+        if conversion.skipped:
+            log.info(
+                "comparisons skipped",
+                extra={
+                    "indicator": event.indicator_id,
+                    "skipped": [{"comparison": s.comparison[:200], "reason": s.reason} for s in conversion.skipped],
+                },
+            )
+        if event.action is Action.PUSH:
+            valid_from = indicator.get("valid_from")
+            for value in conversion.values:
+                shared = self.policy.for_value(indicator, value.type)
+                item = NewValue(value.value, value.type, valid_from if isinstance(valid_from, str) else None)
+                self._add_push(item, shared, progress)
+            if event.previous_pattern:
+                current = {v.value for v in conversion.values}
+                dropped = [v for v in convert_pattern(event.previous_pattern).values if v.value not in current]
+                for value in dropped:
+                    self._schedule_revoke(value.value, progress)
+        elif event.action is Action.REVOKE:
+            for value in conversion.values:
+                self._schedule_revoke(value.value, progress)
+        metrics.EVENTS.labels(event.name, event.action.value).inc()
+        progress.seal()
+
+    # ------------------------------------------------------------------ batching
+    def _add_push(self, item: NewValue, shared: SharedFields, progress: _Progress) -> None:
+        holder = self._open_by_value.get(item.value)
+        if holder is not None and holder.shared != shared:
+            # The same value is waiting in a batch with other shared fields: that push must land first.
+            self._flush(holder)
+            holder = None
+        batch = self._open.get(shared)
+        if batch is None:
+            batch = self._open[shared] = _OpenBatch(shared)
+        previous = self._last_op.get(item.value)
+        if previous is not None and not previous.done():
+            batch.after.add(previous)
+        progress.add()
+        batch.items[item.value] = item
+        batch.owners.setdefault(item.value, []).append(progress)
+        self._open_by_value[item.value] = batch
+        if len(batch.items) >= self.settings.batch_size:
+            self._flush(batch)
+
+    def _flush_due(self) -> None:
+        now = time.monotonic()
+        for batch in [b for b in self._open.values() if now - b.created >= self.settings.linger_seconds]:
+            self._flush(batch)
+
+    def _flush_all(self) -> None:
+        for batch in list(self._open.values()):
+            self._flush(batch)
+
+    def _flush(self, batch: _OpenBatch) -> None:
+        del self._open[batch.shared]
+        for value in batch.items:
+            if self._open_by_value.get(value) is batch:
+                del self._open_by_value[value]
+        future = self._submit(self._push_batch, batch)
+        for value in batch.items:
+            self._last_op[value] = future
+            future.add_done_callback(lambda f, v=value: self._forget(v, f))
+
+    def _forget(self, value: str, future: Future[None]) -> None:
+        if self._last_op.get(value) is future:
+            self._last_op.pop(value, None)
+
+    def _schedule_revoke(self, value: str, progress: _Progress) -> None:
+        holder = self._open_by_value.get(value)
+        if holder is not None:
+            self._flush(holder)
+        previous = self._last_op.get(value)
+        progress.add()
+        future = self._submit(self._revoke_value, value, previous, progress)
+        self._last_op[value] = future
+        future.add_done_callback(lambda f, v=value: self._forget(v, f))
+
+    def _submit(self, fn: Callable[..., None], *args: object) -> Future[None]:
+        while not self._slots.acquire(timeout=1.0):
+            if self._stopped.is_set():
+                raise Stopped()
+        future = self._pool.submit(self._guarded, fn, *args)
+        with self._inflight_lock:
+            self._inflight.add(future)
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, future: Future[None]) -> None:
+        with self._inflight_lock:
+            self._inflight.discard(future)
+        self._slots.release()
+
+    def _guarded(self, fn: Callable[..., None], *args: object) -> None:
+        try:
+            fn(*args)
+        except Stopped:
+            raise
+        except Exception as exc:
+            log.exception("a Sekoia request failed unexpectedly")
+            self.on_fatal(f"request failed unexpectedly: {type(exc).__name__}: {exc}")
+            raise
+
+    # ------------------------------------------------------------------ requests
+    def _wait_for(self, futures: Iterable[Future[None] | None]) -> None:
+        """Wait for earlier requests on the same values; a failed one means this must not run."""
+        for future in futures:
+            if future is None:
+                continue
+            while not self._stopped.is_set():
+                try:
+                    future.result(timeout=1.0)
+                    break
+                except TimeoutError:
+                    continue
+                except Exception:
+                    raise Stopped() from None
+            else:
+                raise Stopped()
+
+    def _push_batch(self, batch: _OpenBatch) -> None:
+        self._wait_for(batch.after)
+        started = time.monotonic()
+        outcome = self.client.add_values(list(batch.items.values()), batch.shared)
+        metrics.API_LATENCY.labels("push_batch_total").observe(time.monotonic() - started)
+        rejected = {r.value for r in outcome.rejected}
+        for rejection in outcome.rejected:
+            log.warning(
+                "value rejected by Sekoia",
+                extra={"value": rejection.value[:300], "reason": rejection.reason[:300]},
+            )
+        accepted = 0
+        for value in batch.items:
+            if value in rejected:
+                continue
+            accepted += 1
+            indicator_id = outcome.ids.get(value)
+            if indicator_id:
+                self.ids.remember(value, indicator_id)
+        metrics.VALUES_PUSHED.labels(batch.shared.type or "unknown").inc(accepted)
+        for owners in batch.owners.values():
+            for progress in owners:
+                progress.finish()
+
+    def _revoke_value(self, value: str, previous: Future[None] | None, progress: _Progress) -> None:
+        self._wait_for([previous])
+        known = self.ids.take(value)
+        ids = [known] if known else self.client.find_ids(value)
+        for indicator_id in ids:
+            if self.client.revoke(indicator_id):
+                metrics.VALUES_REVOKED.inc()
+        progress.finish()

@@ -1,0 +1,85 @@
+"""How values are grouped into requests: by the fields Sekoia shares per request.
+
+Sekoia's structured add takes per-value only ``value`` and ``valid_from``; ``type``,
+``valid_until``, ``kill_chain_phases`` and ``description`` are shared by the whole request. So
+values are grouped by those, and the settings decide how coarse ``valid_until`` and
+``description`` are (see ``DescriptionMode`` and ``ValidityGranularity`` in the config).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from connector_runtime.config import DescriptionMode, ValidityGranularity
+from connector_runtime.sekoia.models import SharedFields
+from connector_runtime.stream.events import opencti_url_of
+
+
+def round_valid_until(raw: Any, granularity: ValidityGranularity) -> str | None:
+    """Round an ISO timestamp UP to the granularity (never shortens validity); None stays None."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    if granularity is ValidityGranularity.EXACT:
+        return raw
+    try:
+        when = dt.datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return raw  # Sekoia decides; a rejection is counted, not hidden.
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    when = when.astimezone(dt.UTC)
+    if granularity is ValidityGranularity.HOUR:
+        floor = when.replace(minute=0, second=0, microsecond=0)
+        step = dt.timedelta(hours=1)
+    else:
+        floor = when.replace(hour=0, minute=0, second=0, microsecond=0)
+        step = dt.timedelta(days=1)
+    ceiling = floor if floor == when else floor + step
+    return ceiling.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def kill_chain_of(indicator: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The indicator's kill chain phases as a sorted, hashable tuple."""
+    phases = indicator.get("kill_chain_phases")
+    if not isinstance(phases, list):
+        return ()
+    pairs = {
+        (str(p["kill_chain_name"]), str(p["phase_name"]))
+        for p in phases
+        if isinstance(p, dict) and p.get("kill_chain_name") and p.get("phase_name")
+    }
+    return tuple(sorted(pairs))
+
+
+class SharedFieldsPolicy:
+    """Builds the per-request shared fields of an indicator's values according to the settings."""
+
+    def __init__(
+        self,
+        description_mode: DescriptionMode,
+        validity: ValidityGranularity,
+        opencti_url: str,
+        stream_id: str,
+        connector_name: str,
+    ) -> None:
+        self.description_mode = description_mode
+        self.validity = validity
+        self.opencti_url = opencti_url
+        self.stream_description = f"From OpenCTI live stream {stream_id} ({connector_name})"[:500]
+
+    def for_value(self, indicator: Mapping[str, Any], value_type: str) -> SharedFields:
+        """The shared fields a value of ``indicator`` is pushed with."""
+        if self.description_mode is DescriptionMode.STREAM:
+            description: str | None = self.stream_description
+        elif self.description_mode is DescriptionMode.INDICATOR_URL:
+            description = opencti_url_of(dict(indicator), self.opencti_url)
+        else:
+            description = None
+        return SharedFields(
+            type=value_type,
+            valid_until=round_valid_until(indicator.get("valid_until"), self.validity),
+            kill_chain_phases=kill_chain_of(indicator),
+            description=description,
+        )

@@ -1,0 +1,188 @@
+"""``connector-runtime run``: wires settings, pycti, the delivery engine, health and progress.
+
+Lifecycle: health endpoints first (so probes answer during start-up), then the Sekoia client and a
+background credentials check, then pycti (register + stream). SIGTERM — sent by Kubernetes, or by
+pycti to its own process when its stream fails — stops intake, flushes what is batched, saves the
+committed position with a ping and exits within the grace period: 0 when asked to stop, 1 when
+something failed (the reason goes to the termination-message file).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+from connector_runtime.config import RuntimeSettings
+from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
+from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.health import Health, serve
+from connector_runtime.logs import setup_logging
+from connector_runtime.progress import StatusReporter, progress_snapshot
+from connector_runtime.sekoia.client import SekoiaClient
+from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaError, SekoiaNotFound, Stopped
+from connector_runtime.sekoia.ratelimit import RateLimiter
+from connector_runtime.sekoia.retry import RetryPolicy
+from connector_runtime.stream.listener import StateBridge, StreamCallback, install_excepthook, pycti_config
+from connector_runtime.termination import write_termination_message
+
+log = logging.getLogger("connector_runtime")
+
+
+class Runtime:
+    """One running connector; :meth:`run` blocks until shutdown and returns the exit code."""
+
+    def __init__(self, settings: RuntimeSettings) -> None:
+        self.settings = settings
+        self.health = Health()
+        self.shutdown_requested = threading.Event()
+        self.stop = threading.Event()
+        self._secrets = [settings.opencti_token.get_secret_value(), settings.sekoia_api_key.get_secret_value()]
+
+    # ------------------------------------------------------------------ pieces
+    def _fatal(self, reason: str) -> None:
+        self.health.fatal(reason)
+        self.shutdown_requested.set()
+
+    def _build_client(self) -> SekoiaClient:
+        s = self.settings
+        return SekoiaClient(
+            s.sekoia_url,
+            s.sekoia_api_key.get_secret_value(),
+            s.collection_id,
+            limiter=RateLimiter(s.requests_per_second),
+            retry_policy=RetryPolicy(max_backoff=s.max_backoff_seconds, auth_retry=s.auth_retry_seconds),
+            stop=self.stop,
+            timeout=s.request_timeout_seconds,
+            on_auth_state=self.health.sekoia_state,
+        )
+
+    def _check_sekoia_until_ok(self, client: SekoiaClient) -> None:
+        """Readiness needs one positive answer from Sekoia; keep asking slowly until it comes."""
+        delay = 2.0
+        while not self.stop.is_set():
+            try:
+                client.check_collection()
+                self.health.sekoia_state(True)
+                return
+            except SekoiaAuthError as exc:
+                self.health.sekoia_state(False, f"Sekoia refused the API key ({exc.status})")
+            except SekoiaNotFound:
+                self.health.sekoia_state(False, "Sekoia IOC collection not found")
+            except (SekoiaError, Stopped) as exc:
+                self.health.sekoia_state(False, f"Sekoia unreachable: {exc}")
+            log.warning("Sekoia check failed", extra={"reason": self.health.readiness()[1]})
+            self.stop.wait(delay)
+            delay = min(delay * 2, self.settings.auth_retry_seconds)
+
+    def _create_helper(self) -> Any:
+        # pycti is imported late: it is heavy, and the health endpoint should answer first.
+        from pycti import OpenCTIConnectorHelper
+
+        return OpenCTIConnectorHelper(pycti_config(self.settings))
+
+    # --------------------------------------------------------------------- run
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT or a fatal problem; return the process exit code."""
+        s = self.settings
+        setup_logging(s.log_level, self._secrets)
+        signal.signal(signal.SIGTERM, lambda *_: self.shutdown_requested.set())
+        signal.signal(signal.SIGINT, lambda *_: self.shutdown_requested.set())
+        if s.http_port:
+            serve(self.health, s.http_port)
+        client = self._build_client()
+        threading.Thread(target=self._check_sekoia_until_ok, args=(client,), name="sekoia-check", daemon=True).start()
+
+        try:
+            helper = self._create_helper()
+        except Exception as exc:  # noqa: BLE001 - any failure here is reported in one line
+            reason = f"cannot register with OpenCTI at {s.opencti_url}: {_one_line(exc)}"
+            return self._exit(1, reason)
+        # pycti replaced the logging set-up and the excepthook; take both back.
+        setup_logging(s.log_level, self._secrets)
+        install_excepthook(self._fatal)
+
+        bridge = StateBridge(helper, on_position=self.health.stream_seen)
+        policy = SharedFieldsPolicy(
+            s.description_mode, s.validity_granularity, s.opencti_url, s.live_stream_id, s.connector_name
+        )
+        engine = DeliveryEngine(
+            client,
+            bridge.tracker,
+            policy,
+            EngineSettings(s.batch_size, s.batch_linger_seconds, s.max_in_flight, s.queue_size),
+            on_fatal=self._fatal,
+        )
+        self.health.liveness_checks.append(("delivery engine", engine.alive))
+        engine.start()
+        reporter = None
+        if s.status_resource:
+            reporter = StatusReporter(
+                s.status_resource, lambda: progress_snapshot(bridge.tracker), s.status_interval_seconds
+            )
+            reporter.start()
+        helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health))
+        log.info(
+            "runtime started",
+            extra={
+                "stream": s.live_stream_id,
+                "collection": s.collection_id,
+                "sekoia": s.sekoia_url,
+                "resume_from": bridge.tracker.committed,
+            },
+        )
+
+        while not self.shutdown_requested.wait(s.state_save_interval_seconds):
+            self._save(bridge)
+
+        began = time.monotonic()
+        log.info("shutting down: flushing batched values", extra={"pending": bridge.tracker.pending_count()})
+        clean = engine.shutdown(s.shutdown_grace_seconds)
+        self._save(bridge)
+        if reporter:
+            reporter.stop()
+        log.info(
+            "shutdown complete",
+            extra={
+                "committed": bridge.tracker.committed,
+                "all_acknowledged": clean,
+                "seconds": round(time.monotonic() - began, 2),
+            },
+        )
+        reason = self.health.fatal_reason
+        return self._exit(1 if reason else 0, reason)
+
+    def _save(self, bridge: StateBridge) -> None:
+        try:
+            bridge.save_if_changed()
+        except Exception as exc:  # noqa: BLE001 - the next save retries
+            log.warning("could not save the stream position", extra={"reason": _one_line(exc)})
+
+    def _exit(self, code: int, reason: str | None) -> int:
+        self.stop.set()
+        if reason:
+            log.error("runtime stopped", extra={"reason": reason})
+            write_termination_message(self.settings.termination_log, reason)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        return code
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def run(settings: RuntimeSettings) -> None:
+    """Run and leave the process with the runtime's exit code.
+
+    ``os._exit`` because pycti leaves non-daemon threads (stream, watchdog) that would otherwise
+    keep the interpreter alive after a clean shutdown.
+    """
+    code = Runtime(settings).run()
+    os._exit(code)

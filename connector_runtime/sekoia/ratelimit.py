@@ -1,0 +1,79 @@
+"""Client-side request budget shared by every request (and thread) that uses one Sekoia API key.
+
+Sekoia's firewall counts the tenant, not the connection, so one limiter per key is shared by all
+callers. After a 429, `pause_until` holds every thread until the deadline instead of letting each one
+find out with its own 429.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from . import protocol
+from .errors import Stopped
+
+__all__ = ["RateLimiter", "Stopped"]
+
+
+class RateLimiter:
+    """Token bucket: `rate` requests per second on average, at most `burst` back to back."""
+
+    def __init__(
+        self,
+        rate: float = protocol.DEFAULT_RATE,
+        burst: int = 2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._refilled_at = clock()
+        self._paused_until = 0.0
+
+    def acquire(self, stop: threading.Event) -> None:
+        """Block until a request may be sent; raise Stopped as soon as `stop` is set."""
+        while True:
+            if stop.is_set():
+                raise Stopped("stopped while waiting for the rate limiter")
+            wait = self._try_take()
+            if wait <= 0:
+                return
+            # Event.wait returns early when stop is set, which keeps shutdown prompt.
+            if stop.wait(wait):
+                raise Stopped("stopped while waiting for the rate limiter")
+
+    def _try_take(self) -> float:
+        """Take a token if one is there (0 returned), else return how long to wait for one."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
+            if now > self._refilled_at:
+                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.rate)
+                self._refilled_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return 0.0
+            return (1.0 - self._tokens) / self.rate
+
+    def pause_until(self, deadline: float) -> None:
+        """Hold every caller until the monotonic `deadline` (a later pause wins); resume without a burst."""
+        with self._lock:
+            if deadline <= self._paused_until:
+                return
+            self._paused_until = deadline
+            # Start the bucket empty at the deadline so that waiting threads resume one token at a time
+            # rather than all at once, which would likely trigger the next 429.
+            self._tokens = 0.0
+            self._refilled_at = max(self._refilled_at, deadline)
+
+    def paused_for(self) -> float:
+        """Seconds left in the current pause (0 when not paused)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())

@@ -1,0 +1,92 @@
+"""Checks and fingerprints of the credentials Secret, without ever exposing its values.
+
+The operator reads the Secret only to (1) tell the user precisely what is missing and (2) compute a
+fingerprint that rolls the runtime when the referenced values change. Neither output may contain,
+or allow recovering, a secret value: the fingerprint is a salted hash and messages name keys only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+REASON_VALID = "CredentialsFound"
+REASON_SECRET_NOT_FOUND = "SecretNotFound"
+REASON_KEY_MISSING = "SecretKeyMissing"
+REASON_KEY_EMPTY = "SecretKeyEmpty"
+
+
+@dataclass(frozen=True)
+class CredentialsCheck:
+    """Outcome of looking at the referenced Secret."""
+
+    valid: bool
+    reason: str
+    message: str
+    fingerprint: str | None = None
+
+
+def _decoded(value: str) -> bytes | None:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def fingerprint(salt: str, data: Mapping[str, str], keys: Sequence[str]) -> str:
+    """Salted SHA-256 over the referenced keys of a Secret's base64 `data`.
+
+    Only the referenced keys count, so unrelated keys in a shared Secret do not restart the runtime.
+    The salt (the resource uid) stops anyone from matching the hash against a dictionary of tokens.
+    """
+    digest = hashlib.sha256()
+    digest.update(salt.encode("utf-8"))
+    for key in keys:
+        digest.update(b"\x00" + key.encode("utf-8") + b"\x00")
+        digest.update((data.get(key) or "").encode("ascii", "replace"))
+    return digest.hexdigest()[:32]
+
+
+def check_credentials(
+    secret_name: str,
+    data: Mapping[str, str] | None,
+    keys: Sequence[str],
+    salt: str,
+    *,
+    exists: bool,
+) -> CredentialsCheck:
+    """Judge the Secret from its presence and base64 `data` (None when the Secret has no data).
+
+    Messages name the Secret and the keys, never their values.
+    """
+    if not exists:
+        return CredentialsCheck(
+            False,
+            REASON_SECRET_NOT_FOUND,
+            f"Secret {secret_name!r} does not exist in this namespace; create it with the keys "
+            f"{', '.join(repr(k) for k in keys)}",
+        )
+    data = data or {}
+    missing = [k for k in keys if k not in data]
+    if missing:
+        return CredentialsCheck(
+            False,
+            REASON_KEY_MISSING,
+            f"Secret {secret_name!r} has no key {', '.join(repr(k) for k in missing)}",
+        )
+    empty = [k for k in keys if not (_decoded(data[k]) or b"").strip()]
+    if empty:
+        return CredentialsCheck(
+            False,
+            REASON_KEY_EMPTY,
+            f"Secret {secret_name!r} has an empty value for key {', '.join(repr(k) for k in empty)}",
+        )
+    return CredentialsCheck(
+        True,
+        REASON_VALID,
+        f"Secret {secret_name!r} holds both credentials",
+        fingerprint(salt, data, keys),
+    )

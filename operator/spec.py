@@ -1,0 +1,121 @@
+"""Typed view of a SekoiaIntelSync spec.
+
+The CRD schema is the first line of validation (the API server rejects invalid resources and applies
+defaults); these models repeat the defaults so that the operator behaves the same on objects stored
+before a default was introduced, and so that pure functions get typed input instead of raw dicts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DEFAULT_SEKOIA_URL = "https://api.sekoia.io"
+DEFAULT_OPENCTI_TOKEN_KEY = "opencti-token"
+DEFAULT_SEKOIA_API_KEY_KEY = "sekoia-api-key"
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+COLLECTION_ID_RE = re.compile(rf"^(ioc-collection--)?({_UUID})$")
+STREAM_ID_RE = re.compile(rf"^(live|{_UUID})$")
+
+
+class _Model(BaseModel):
+    # Unknown fields are ignored rather than rejected: the API server prunes them anyway, and a newer
+    # CRD with extra fields must not break an older operator.
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
+
+
+class OpenCTISpec(_Model):
+    """Where the indicators come from."""
+
+    url: str = Field(min_length=1)
+    stream_id: str = Field(alias="streamId", pattern=STREAM_ID_RE.pattern)
+    listen_delete: bool = Field(default=True, alias="listenDelete")
+    no_dependencies: bool = Field(default=True, alias="noDependencies")
+
+
+class SekoiaSpec(_Model):
+    """Where the indicators go."""
+
+    url: str = Field(default=DEFAULT_SEKOIA_URL, min_length=1)
+    collection_id: str = Field(alias="collectionId", pattern=COLLECTION_ID_RE.pattern)
+
+    @property
+    def collection_uuid(self) -> str:
+        """The bare, lower-case collection UUID (whatever form the user wrote)."""
+        match = COLLECTION_ID_RE.match(self.collection_id)
+        assert match is not None  # guaranteed by the field pattern
+        return match.group(2).lower()
+
+
+class CredentialsSecretRef(_Model):
+    """A Secret in the resource's namespace and the keys that hold each credential."""
+
+    name: str = Field(min_length=1)
+    opencti_token_key: str = Field(default=DEFAULT_OPENCTI_TOKEN_KEY, alias="openctiTokenKey")
+    sekoia_api_key_key: str = Field(default=DEFAULT_SEKOIA_API_KEY_KEY, alias="sekoiaApiKeyKey")
+
+    @property
+    def keys(self) -> tuple[str, str]:
+        """The referenced keys, OpenCTI token first."""
+        return (self.opencti_token_key, self.sekoia_api_key_key)
+
+
+class ConnectorSpec(_Model):
+    """Identity and verbosity of the connector as OpenCTI sees it."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", alias="logLevel")
+
+
+class RuntimeSpec(_Model):
+    """Overrides for the runtime Pod; raw Kubernetes structures are kept as plain dicts."""
+
+    image: str | None = None
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        default=None, alias="imagePullPolicy"
+    )
+    resources: dict[str, dict[str, Any]] | None = None
+    node_selector: dict[str, str] | None = Field(default=None, alias="nodeSelector")
+    tolerations: list[dict[str, Any]] | None = None
+    affinity: dict[str, Any] | None = None
+    pod_annotations: dict[str, str] | None = Field(default=None, alias="podAnnotations")
+    priority_class_name: str | None = Field(default=None, alias="priorityClassName")
+
+
+class PushSpec(_Model):
+    """Tuning of the calls to Sekoia.io."""
+
+    batch_size: int = Field(default=100, ge=1, le=100, alias="batchSize")
+    requests_per_second: float = Field(default=5.0, gt=0, le=100, alias="requestsPerSecond")
+
+
+class SyncSpec(_Model):
+    """The whole `spec` of a SekoiaIntelSync."""
+
+    opencti: OpenCTISpec
+    sekoia: SekoiaSpec
+    credentials_secret_ref: CredentialsSecretRef = Field(alias="credentialsSecretRef")
+    suspend: bool = False
+    connector: ConnectorSpec = Field(default_factory=ConnectorSpec)
+    runtime: RuntimeSpec = Field(default_factory=RuntimeSpec)
+    push: PushSpec = Field(default_factory=PushSpec)
+
+
+class SpecError(ValueError):
+    """The spec cannot be used; the message is meant for the resource's status."""
+
+
+def parse_spec(raw: Mapping[str, Any] | None) -> SyncSpec:
+    """Parse a raw `spec` dict, raising SpecError with a short readable message when it is unusable."""
+    try:
+        return SyncSpec.model_validate(dict(raw or {}))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "spec"
+            problems.append(f"spec.{where}: {err['msg']}")
+        raise SpecError("; ".join(problems)) from None
