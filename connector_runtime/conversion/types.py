@@ -1,17 +1,14 @@
-"""Sekoia.io observable type names (the `format` of the IOC collection text import).
+"""Sekoia.io observable type names, as the converter uses them.
 
-Defined here because the Sekoia client module does not exist yet; once it does, these names should
-be imported from it so that the converter and the client cannot disagree.
+The names are defined once, by the Sekoia client's protocol module, so that the converter and the
+client cannot disagree; this module only gives them the converter's spelling.
 """
 
-from typing import Final
+from connector_runtime.sekoia.protocol import DOMAIN as DOMAIN_NAME
+from connector_runtime.sekoia.protocol import EMAIL as EMAIL_ADDR
+from connector_runtime.sekoia.protocol import FILE_HASHES, URL
+from connector_runtime.sekoia.protocol import IPV4 as IPV4_ADDR
+from connector_runtime.sekoia.protocol import IPV6 as IPV6_ADDR
+from connector_runtime.sekoia.protocol import TYPES as ALL_TYPES
 
-IPV4_ADDR: Final = "ipv4-addr.value"
-IPV6_ADDR: Final = "ipv6-addr.value"
-DOMAIN_NAME: Final = "domain-name.value"
-URL: Final = "url.value"
-EMAIL_ADDR: Final = "email-addr.value"
-# Sekoia detects the algorithm (MD5, SHA-1, SHA-256, SHA-512) from the value's length.
-FILE_HASHES: Final = "file.hashes"
-
-ALL_TYPES: Final = frozenset({IPV4_ADDR, IPV6_ADDR, DOMAIN_NAME, URL, EMAIL_ADDR, FILE_HASHES})
+__all__ = ["ALL_TYPES", "DOMAIN_NAME", "EMAIL_ADDR", "FILE_HASHES", "IPV4_ADDR", "IPV6_ADDR", "URL"]

@@ -83,7 +83,9 @@ def normalize_collection_id(text: str) -> str:
         raw = raw[len(COLLECTION_PREFIX) :]
     if not _UUID_RE.match(raw):
         shown = repr((text or "").strip()[:80])  # repr keeps the message on one line
-        raise ValueError(f"{shown} is not a Sekoia collection id: expected a UUID or 'ioc-collection--<UUID>'")
+        raise ValueError(
+            f"{shown} is not a Sekoia collection id: expected a UUID or 'ioc-collection--<UUID>'"
+        )
     return str(uuid.UUID(raw))
 
 
@@ -123,7 +125,9 @@ def search_params(term: str, offset: int, limit: int = SEARCH_PAGE_SIZE) -> dict
 # -- bodies -------------------------------------------------------------------------------------------
 
 
-def build_add_body(values: Sequence[NewValue], shared: SharedFields, sekoia_type: str | None) -> dict[str, Any]:
+def build_add_body(
+    values: Sequence[NewValue], shared: SharedFields, sekoia_type: str | None
+) -> dict[str, Any]:
     """Body of a structured add: the values plus the fields they share."""
     indicators: list[dict[str, str]] = []
     for item in values:

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 
-def parse_retry_after(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
+def parse_retry_after(
+    value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> float | None:
     """Seconds a Retry-After header asks for, None when absent or unreadable; a past date gives 0."""
     if value is None:
         return None
@@ -59,7 +61,7 @@ class RetryPolicy:
         self._rng = rng or random.Random()
 
     def backoff(self, attempt: int) -> float:
-        """Delay before retry number `attempt` (0 for the first retry): full jitter under an exponential cap."""
+        """Delay before retry number `attempt` (0 first): full jitter under an exponential cap."""
         ceiling = min(self.cap, self.base * (2 ** min(attempt, 32)))
         return max(self.floor, self._rng.uniform(0.0, ceiling))
 

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connector_runtime.conversion import (
@@ -33,7 +33,10 @@ DATA = Path("/work/shared/data/sekoia-apt31-indicators.jsonl")
 MD5 = "4640805c362b1e5bee5312514dd0ab2b"
 SHA1 = "f743a235ebed3f1757074acbef2f0c8b2d3f833a"
 SHA256 = "e1999a3e5a611312e16bb65bb5a880dfedbab8d4d2c0a5d3ed1ed926a3f63e94"
-SHA512 = "849f0c8d530ab7815e74a64b6837f43cee02112b1fd315459fdaa820e15a8ce1b8e2fca6284729b1712fa901c7c037fe4d3211d0553da3e8613e3ed9fb75e569"
+SHA512 = (
+    "849f0c8d530ab7815e74a64b6837f43cee02112b1fd315459fdaa820e15a8ce1"
+    "b8e2fca6284729b1712fa901c7c037fe4d3211d0553da3e8613e3ed9fb75e569"
+)
 
 # Deterministic runs; the parser is slow, so no per-example deadline.
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=300)
@@ -385,9 +388,11 @@ ANY_LITERAL = st.one_of(
     st.sampled_from(["1", "-2", "3.5", "true", "t'2021-01-01T00:00:00Z'", "h'ab'", "b'YWI='"]),
 )
 OBJECT_PATHS = st.sampled_from(
-    ["ipv4-addr:value", "ipv6-addr:value", "domain-name:value", "url:value", "email-addr:value"]
-    + ["file:hashes.MD5", "file:hashes.'SHA-256'", "file:name", "file:size", "mac-addr:value"]
-    + ["x-custom:value", "ipv4-addr:resolves_to_refs[*].value", "hostname:'value'"]
+    [
+        *("ipv4-addr:value", "ipv6-addr:value", "domain-name:value", "url:value", "email-addr:value"),
+        *("file:hashes.MD5", "file:hashes.'SHA-256'", "file:name", "file:size", "mac-addr:value"),
+        *("x-custom:value", "ipv4-addr:resolves_to_refs[*].value", "hostname:'value'"),
+    ]
 )
 
 

@@ -16,7 +16,7 @@ class RemoteEmulator:
         self._session.trust_env = False  # the emulator is local: never go through a proxy
         self._timeout = timeout
 
-    def _call(self, method: str, name: str, body: dict[str, Any] | None = None, **params: Any) -> Any:
+    def _call(self, method: str, name: str, body: dict[str, Any] | None = None, **params: str) -> Any:
         response = self._session.request(
             method,
             f"{self.base_url}/_emulator/{name}",
@@ -34,8 +34,8 @@ class RemoteEmulator:
 
     def indicators(self, collection: str | None = None) -> list[dict[str, Any]]:
         """Every indicator of a collection (default: the first one)."""
-        params = {"collection": collection} if collection else {}
-        collections = self._call("GET", "state", **params)["collections"]
+        params: dict[str, str] = {"collection": collection} if collection else {}
+        collections = self._call("GET", "state", None, **params)["collections"]
         return next(iter(collections.values()), [])
 
     def active_values(self, collection: str | None = None) -> set[str]:
@@ -44,7 +44,7 @@ class RemoteEmulator:
 
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
         """Logged API requests after sequence number `since`."""
-        return self._call("GET", "requests", since=since)["requests"]
+        return self._call("GET", "requests", since=str(since))["requests"]
 
     def set_faults(self, **changes: Any) -> dict[str, Any]:
         """Change faults; `storm={...}` starts a storm, `storm=None` ends it."""
