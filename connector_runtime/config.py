@@ -85,9 +85,7 @@ class RuntimeSettings(BaseSettings):
     collection_id: str = Field(validation_alias="SEKOIA_INTEL_IOC_COLLECTION_UUID")
 
     batch_size: int = Field(100, ge=1, le=100, validation_alias="SEKOIA_INTEL_BATCH_SIZE")
-    requests_per_second: float = Field(
-        5.0, gt=0, le=100, validation_alias="SEKOIA_INTEL_REQUESTS_PER_SECOND"
-    )
+    requests_per_second: float = Field(5.0, gt=0, le=100, validation_alias="SEKOIA_INTEL_REQUESTS_PER_SECOND")
     batch_linger_seconds: float = Field(
         1.0, ge=0, le=60, validation_alias="SEKOIA_INTEL_BATCH_LINGER_SECONDS"
     )
@@ -104,9 +102,7 @@ class RuntimeSettings(BaseSettings):
     max_backoff_seconds: float = Field(
         60.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_MAX_BACKOFF_SECONDS"
     )
-    auth_retry_seconds: float = Field(
-        30.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_AUTH_RETRY_SECONDS"
-    )
+    auth_retry_seconds: float = Field(30.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_AUTH_RETRY_SECONDS")
     queue_size: int = Field(5000, ge=10, le=1_000_000, validation_alias="RUNTIME_QUEUE_SIZE")
     http_port: int = Field(8080, ge=0, le=65535, validation_alias="RUNTIME_HTTP_PORT")
     state_save_interval_seconds: float = Field(

@@ -78,7 +78,7 @@ class Health:
         metrics.READY.set(1 if self.readiness()[0] else 0)
 
 
-def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104
+def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
     """Start the HTTP server in a daemon thread and return it (port 0 picks a free one)."""
 
     class Handler(BaseHTTPRequestHandler):

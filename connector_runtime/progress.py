@@ -108,13 +108,17 @@ class StatusReporter:
             self._api.patch_namespaced_custom_object_status(
                 GROUP, VERSION, self.namespace, PLURAL, self.name, {"status": {"progress": self.snapshot()}}
             )
-        except Exception as exc:  # noqa: BLE001 - reporting must never stop delivery
+        except Exception as exc:
             self._failures += 1
             if self._failures in (1, 10) or self._failures % 100 == 0:
                 status = getattr(exc, "status", None)
                 log.warning(
                     "could not report progress to the resource status",
-                    extra={"resource": f"{self.namespace}/{self.name}", "status": status, "failures": self._failures},
+                    extra={
+                        "resource": f"{self.namespace}/{self.name}",
+                        "status": status,
+                        "failures": self._failures,
+                    },
                 )
             return False
         self._failures = 0

@@ -41,7 +41,10 @@ class Runtime:
         self.health = Health()
         self.shutdown_requested = threading.Event()
         self.stop = threading.Event()
-        self._secrets = [settings.opencti_token.get_secret_value(), settings.sekoia_api_key.get_secret_value()]
+        self._secrets = [
+            settings.opencti_token.get_secret_value(),
+            settings.sekoia_api_key.get_secret_value(),
+        ]
 
     # ------------------------------------------------------------------ pieces
     def _fatal(self, reason: str) -> None:
@@ -55,7 +58,7 @@ class Runtime:
             s.sekoia_api_key.get_secret_value(),
             s.collection_id,
             limiter=RateLimiter(s.requests_per_second),
-            retry_policy=RetryPolicy(max_backoff=s.max_backoff_seconds, auth_retry=s.auth_retry_seconds),
+            retry_policy=RetryPolicy(cap=s.max_backoff_seconds, auth_interval=s.auth_retry_seconds),
             stop=self.stop,
             timeout=s.request_timeout_seconds,
             on_auth_state=self.health.sekoia_state,
@@ -95,11 +98,13 @@ class Runtime:
         if s.http_port:
             serve(self.health, s.http_port)
         client = self._build_client()
-        threading.Thread(target=self._check_sekoia_until_ok, args=(client,), name="sekoia-check", daemon=True).start()
+        threading.Thread(
+            target=self._check_sekoia_until_ok, args=(client,), name="sekoia-check", daemon=True
+        ).start()
 
         try:
             helper = self._create_helper()
-        except Exception as exc:  # noqa: BLE001 - any failure here is reported in one line
+        except Exception as exc:
             reason = f"cannot register with OpenCTI at {s.opencti_url}: {_one_line(exc)}"
             return self._exit(1, reason)
         # pycti replaced the logging set-up and the excepthook; take both back.
@@ -116,6 +121,7 @@ class Runtime:
             policy,
             EngineSettings(s.batch_size, s.batch_linger_seconds, s.max_in_flight, s.queue_size),
             on_fatal=self._fatal,
+            stop=self.stop,
         )
         self.health.liveness_checks.append(("delivery engine", engine.alive))
         engine.start()
@@ -159,7 +165,7 @@ class Runtime:
     def _save(self, bridge: StateBridge) -> None:
         try:
             bridge.save_if_changed()
-        except Exception as exc:  # noqa: BLE001 - the next save retries
+        except Exception as exc:
             log.warning("could not save the stream position", extra={"reason": _one_line(exc)})
 
     def _exit(self, code: int, reason: str | None) -> int:

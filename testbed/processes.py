@@ -6,6 +6,7 @@ torn down the same way and its log can be shown when a test fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -38,7 +39,7 @@ class ManagedProcess:
         """Start the process, appending its stdout and stderr to ``log_path``."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(  # noqa: S603 - argv is built by this package
+            self.popen = subprocess.Popen(
                 list(self.argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -86,10 +87,8 @@ class ManagedProcess:
 
 
 def _signal_group(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def wait_until(
@@ -105,7 +104,7 @@ def wait_until(
         try:
             if predicate():
                 return
-        except Exception:  # noqa: BLE001 - a component that is still starting may refuse
+        except Exception:
             pass
         if time.monotonic() > deadline:
             detail = on_timeout() if on_timeout else ""

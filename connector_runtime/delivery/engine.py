@@ -25,8 +25,8 @@ from connector_runtime.conversion import convert_indicator, convert_pattern
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
 from connector_runtime.delivery.positions import PositionTracker, Ticket
 from connector_runtime.sekoia.client import SekoiaClient
-from connector_runtime.sekoia.models import NewValue, SharedFields
 from connector_runtime.sekoia.errors import Stopped
+from connector_runtime.sekoia.models import NewValue, SharedFields
 from connector_runtime.stream.events import Action, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,7 @@ class DeliveryEngine:
         policy: SharedFieldsPolicy,
         settings: EngineSettings,
         on_fatal: Callable[[str], None],
+        stop: threading.Event,
     ) -> None:
         self.client = client
         self.tracker = tracker
@@ -130,7 +131,8 @@ class DeliveryEngine:
         self._inflight_lock = threading.Lock()
         self._accepting = True
         self._flush_requested = threading.Event()
-        self._stopped = threading.Event()
+        # Shared with the Sekoia client: setting it interrupts retries and rate-limit waits.
+        self._stopped = stop
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
 
     # ------------------------------------------------------------------ intake
@@ -171,7 +173,6 @@ class DeliveryEngine:
             pending = set(self._inflight)
         _, not_done = wait_futures(pending, timeout=max(0.0, deadline - time.monotonic()))
         self._stopped.set()
-        self.client.stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         return not not_done and not self._thread.is_alive()
 
@@ -213,7 +214,9 @@ class DeliveryEngine:
                 "comparisons skipped",
                 extra={
                     "indicator": event.indicator_id,
-                    "skipped": [{"comparison": s.comparison[:200], "reason": s.reason} for s in conversion.skipped],
+                    "skipped": [
+                        {"comparison": s.comparison[:200], "reason": s.reason} for s in conversion.skipped
+                    ],
                 },
             )
         if event.action is Action.PUSH:
@@ -224,7 +227,9 @@ class DeliveryEngine:
                 self._add_push(item, shared, progress)
             if event.previous_pattern:
                 current = {v.value for v in conversion.values}
-                dropped = [v for v in convert_pattern(event.previous_pattern).values if v.value not in current]
+                dropped = [
+                    v for v in convert_pattern(event.previous_pattern).values if v.value not in current
+                ]
                 for value in dropped:
                     self._schedule_revoke(value.value, progress)
         elif event.action is Action.REVOKE:

@@ -10,6 +10,7 @@ Two pycti defaults are designed around here (see the protocol notes):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -65,10 +66,8 @@ class StreamCallback:
 
     def _keepalive(self) -> None:
         if self._watchdog is not None:
-            try:
+            with contextlib.suppress(queue.Full):
                 self._watchdog.put("keepalive", block=False)
-            except queue.Full:
-                pass
 
     def __call__(self, msg: Any) -> None:
         self.health.stream_seen()

@@ -21,7 +21,9 @@ class ProbeResult:
     detail: str
 
 
-def probe_opencti(url: str, token: str, stream_id: str, verify: bool, timeout: float = 10.0) -> list[ProbeResult]:
+def probe_opencti(
+    url: str, token: str, stream_id: str, verify: bool, timeout: float = 10.0
+) -> list[ProbeResult]:
     """Check the GraphQL API with the token, then open the live stream and close it at once."""
     headers = {"Authorization": f"Bearer {token}"}
     results: list[ProbeResult] = []
@@ -42,7 +44,12 @@ def probe_opencti(url: str, token: str, stream_id: str, verify: bool, timeout: f
     version = ((body.get("data") or {}).get("about") or {}).get("version", "?")
     results.append(ProbeResult("OpenCTI API", True, f"token accepted, platform version {version}"))
 
-    stream_headers = {**headers, "Accept": "text/event-stream", "listen-delete": "true", "no-dependencies": "true"}
+    stream_headers = {
+        **headers,
+        "Accept": "text/event-stream",
+        "listen-delete": "true",
+        "no-dependencies": "true",
+    }
     try:
         with requests.get(
             f"{url}/stream/{stream_id}", headers=stream_headers, stream=True, timeout=timeout, verify=verify

@@ -63,10 +63,12 @@ def test_deployment_reaches_a_running_pod(cluster: LocalCluster, namespace: str)
     )
     status = json.loads(cluster.kubectl("-n", namespace, "get", "deploy", "smoke", "-o", "json").stdout)
     wait_until(
-        lambda: json.loads(cluster.kubectl("-n", namespace, "get", "deploy", "smoke", "-o", "json").stdout)[
-            "status"
-        ].get("availableReplicas")
-        == 1,
+        lambda: (
+            json.loads(cluster.kubectl("-n", namespace, "get", "deploy", "smoke", "-o", "json").stdout)[
+                "status"
+            ].get("availableReplicas")
+            == 1
+        ),
         60,
         "the Deployment to report one available replica",
     )
@@ -75,7 +77,9 @@ def test_deployment_reaches_a_running_pod(cluster: LocalCluster, namespace: str)
 
 def test_deleting_an_owner_garbage_collects_its_dependents(cluster: LocalCluster, namespace: str) -> None:
     cluster.kubectl("-n", namespace, "create", "configmap", "owner")
-    owner_uid = cluster.kubectl("-n", namespace, "get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}").stdout
+    owner_uid = cluster.kubectl(
+        "-n", namespace, "get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}"
+    ).stdout
     dependent = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -87,20 +91,34 @@ def test_deleting_an_owner_garbage_collects_its_dependents(cluster: LocalCluster
     _apply(cluster, namespace, dependent)
     cluster.kubectl("-n", namespace, "delete", "configmap", "owner")
     wait_until(
-        lambda: cluster.kubectl("-n", namespace, "get", "configmap", "dependent", check=False).returncode != 0,
+        lambda: (
+            cluster.kubectl("-n", namespace, "get", "configmap", "dependent", check=False).returncode != 0
+        ),
         60,
         "the garbage collector to delete the dependent ConfigMap",
     )
 
 
-def test_rbac_denies_what_a_role_does_not_grant(cluster: LocalCluster, namespace: str, tmp_path: Path) -> None:
+def test_rbac_denies_what_a_role_does_not_grant(
+    cluster: LocalCluster, namespace: str, tmp_path: Path
+) -> None:
     cluster.kubectl("-n", namespace, "create", "serviceaccount", "reader")
-    cluster.kubectl("-n", namespace, "create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps")
     cluster.kubectl(
-        "-n", namespace, "create", "rolebinding", "cm-reader", "--role=cm-reader", f"--serviceaccount={namespace}:reader"
+        "-n", namespace, "create", "role", "cm-reader", "--verb=get,list", "--resource=configmaps"
+    )
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "rolebinding",
+        "cm-reader",
+        "--role=cm-reader",
+        f"--serviceaccount={namespace}:reader",
     )
     cluster.kubectl("-n", namespace, "create", "secret", "generic", "hidden", "--from-literal=k=v")
-    kubeconfig = cluster.kubeconfig_for_token(cluster.token_for(namespace, "reader"), tmp_path / "reader.kubeconfig")
+    kubeconfig = cluster.kubeconfig_for_token(
+        cluster.token_for(namespace, "reader"), tmp_path / "reader.kubeconfig"
+    )
 
     allowed = cluster.kubectl("-n", namespace, "get", "configmaps", kubeconfig=kubeconfig, check=False)
     denied = cluster.kubectl("-n", namespace, "get", "secret", "hidden", kubeconfig=kubeconfig, check=False)

@@ -94,7 +94,7 @@ class SekoiaEmulator:
         if self._server is None:
             raise RuntimeError("the emulator is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- control -------------------------------------------------------------------------------------
     @property
