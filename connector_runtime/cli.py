@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def _settings(config: Path | None) -> RuntimeSettings:
     except ConfigError as exc:
         line = f"configuration error: {exc}"
         print(line, file=sys.stderr)
-        write_termination_message(Path("/dev/termination-log"), line)
+        write_termination_message(Path(os.environ.get("RUNTIME_TERMINATION_LOG", "/dev/termination-log")), line)
         raise SystemExit(EXIT_CONFIG) from None
 
 
