@@ -57,11 +57,22 @@ class DescriptionMode(StrEnum):
 
 
 class ValidityGranularity(StrEnum):
-    """How ``valid_until`` (also shared per request) is rounded UP before grouping values."""
+    """How ``valid_until`` (also shared per request) is rounded UP before grouping values.
+
+    Indicators whose ``valid_until`` differ cannot share a request, and a real feed has nearly as
+    many distinct timestamps as indicators. Rounding up to the month (default) leaves a dozen or
+    so groups per year of validity, so requests stay full. The cost: a value may stay valid in
+    Sekoia up to a month longer than in OpenCTI — unless OpenCTI revokes it first, which its
+    expiration manager does when ``valid_until`` passes, and the runtime then revokes it in Sekoia.
+    ``none`` sends no ``valid_until`` at all (Sekoia's own default applies).
+    """
 
     EXACT = "exact"
     HOUR = "hour"
     DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    NONE = "none"
 
 
 class RuntimeSettings(BaseSettings):
@@ -89,12 +100,15 @@ class RuntimeSettings(BaseSettings):
     batch_linger_seconds: float = Field(
         1.0, ge=0, le=60, validation_alias="SEKOIA_INTEL_BATCH_LINGER_SECONDS"
     )
+    batch_max_linger_seconds: float = Field(
+        30.0, ge=0, le=600, validation_alias="SEKOIA_INTEL_BATCH_MAX_LINGER_SECONDS"
+    )
     max_in_flight: int = Field(4, ge=1, le=32, validation_alias="SEKOIA_INTEL_MAX_IN_FLIGHT")
     description_mode: DescriptionMode = Field(
         DescriptionMode.STREAM, validation_alias="SEKOIA_INTEL_DESCRIPTION_MODE"
     )
     validity_granularity: ValidityGranularity = Field(
-        ValidityGranularity.DAY, validation_alias="SEKOIA_INTEL_VALIDITY_GRANULARITY"
+        ValidityGranularity.MONTH, validation_alias="SEKOIA_INTEL_VALIDITY_GRANULARITY"
     )
     request_timeout_seconds: float = Field(
         30.0, gt=0, le=300, validation_alias="SEKOIA_INTEL_REQUEST_TIMEOUT_SECONDS"

@@ -119,7 +119,13 @@ class Runtime:
             client,
             bridge.tracker,
             policy,
-            EngineSettings(s.batch_size, s.batch_linger_seconds, s.max_in_flight, s.queue_size),
+            EngineSettings(
+                batch_size=s.batch_size,
+                linger_seconds=s.batch_linger_seconds,
+                max_linger_seconds=s.batch_max_linger_seconds,
+                max_in_flight=s.max_in_flight,
+                queue_size=s.queue_size,
+            ),
             on_fatal=self._fatal,
             stop=self.stop,
         )

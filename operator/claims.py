@@ -29,6 +29,10 @@ class ClaimConflict(Exception):
     """The API server refused a write because the object exists or changed since it was read."""
 
 
+class ClaimsNamespaceMissing(Exception):
+    """The namespace that should hold the claim Leases does not exist (a deployment mistake)."""
+
+
 @dataclass(frozen=True, order=True)
 class Holder:
     """A resource that holds or wants a claim. Ordered oldest first (ties broken by name)."""
@@ -158,16 +162,16 @@ def acquire(backend: ClaimBackend, req: ClaimRequest) -> ClaimState:
     """
     me = req.holder
     for _ in range(_MAX_ATTEMPTS):
-        try:
-            backend.create_lease(
-                req.lease_namespace, lease_body(req.lease_namespace, req.lease_name, req.collection, me)
-            )
-            return ClaimState(True, me.identity, me.uid, acquired=True)
-        except ClaimConflict:
-            pass
+        # Read first: in the steady state the Lease exists, and a read is cheaper than a refused create.
         lease = backend.read_lease(req.lease_namespace, req.lease_name)
         if lease is None:
-            continue  # released between our create and read: try creating again
+            try:
+                backend.create_lease(
+                    req.lease_namespace, lease_body(req.lease_namespace, req.lease_name, req.collection, me)
+                )
+                return ClaimState(True, me.identity, me.uid, acquired=True)
+            except ClaimConflict:
+                continue  # someone created it since our read: look at who
         identity, uid = lease_holder(lease)
         if uid == me.uid:
             return ClaimState(True, me.identity, me.uid)

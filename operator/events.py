@@ -36,7 +36,9 @@ def transition_events(
         if new_claim.get("status") == "True":
             events.append(EventSpec("Normal", "CollectionClaimed", str(new_claim.get("message", ""))))
         elif new_claim.get("reason") == c.REASON_COLLECTION_CONFLICT:
-            events.append(EventSpec("Warning", c.REASON_COLLECTION_CONFLICT, str(new_claim.get("message", ""))))
+            events.append(
+                EventSpec("Warning", c.REASON_COLLECTION_CONFLICT, str(new_claim.get("message", "")))
+            )
 
     old_stalled, new_stalled = c.find(previous, c.STALLED), c.find(current, c.STALLED)
     if (
@@ -45,7 +47,9 @@ def transition_events(
         and _key(old_stalled) != _key(new_stalled)
         and new_stalled.get("reason") != c.REASON_COLLECTION_CONFLICT  # already announced above
     ):
-        events.append(EventSpec("Warning", str(new_stalled.get("reason")), str(new_stalled.get("message", ""))))
+        events.append(
+            EventSpec("Warning", str(new_stalled.get("reason")), str(new_stalled.get("message", "")))
+        )
 
     old_ready, new_ready = c.find(previous, c.READY), c.find(current, c.READY)
     if new_ready and new_ready.get("status") == "True" and _key(old_ready) != _key(new_ready):

@@ -130,22 +130,33 @@ def assess(
         for cs in _container_statuses(pod):
             last_message = termination_message(cs) or last_message
     ready = int(_get(deployment, "status", "readyReplicas", default=0))
-    common = {
-        "replicas": desired_replicas,
-        "ready_replicas": ready,
-        "restarts": restarts,
-        "last_termination_message": last_message,
-    }
+
+    def verdict(
+        available: bool, reason: str, message: str, *, stalled: bool = False, progressing: bool = False
+    ) -> RuntimeHealth:
+        return RuntimeHealth(
+            available,
+            reason,
+            message,
+            stalled=stalled,
+            progressing=progressing,
+            replicas=desired_replicas,
+            ready_replicas=ready,
+            restarts=restarts,
+            last_termination_message=last_message,
+        )
 
     if desired_replicas == 0:
         reason = REASON_SUSPENDED if suspended else REASON_SCALED_DOWN
-        message = "spec.suspend is true: the runtime is scaled to zero" if suspended else "runtime not running"
+        message = (
+            "spec.suspend is true: the runtime is scaled to zero" if suspended else "runtime not running"
+        )
         still_running = bool(live_pods) or int(_get(deployment, "status", "replicas", default=0)) > 0
-        return RuntimeHealth(False, reason, message, progressing=still_running, **common)
+        return verdict(False, reason, message, progressing=still_running)
 
     if deployment is None:
-        return RuntimeHealth(
-            False, REASON_DEPLOYMENT_PENDING, "runtime Deployment not created yet", progressing=True, **common
+        return verdict(
+            False, REASON_DEPLOYMENT_PENDING, "runtime Deployment not created yet", progressing=True
         )
     dep_name = _get(deployment, "metadata", "name", default="?")
 
@@ -153,12 +164,12 @@ def assess(
         problem = _pod_problem(pod)
         if problem:
             reason, message, stalled = problem
-            return RuntimeHealth(False, reason, message, stalled=stalled, progressing=not stalled, **common)
+            return verdict(False, reason, message, stalled=stalled, progressing=not stalled)
 
     for cond in _get(deployment, "status", "conditions", default=[]):
         if cond.get("type") == "Progressing" and cond.get("reason") == REASON_PROGRESS_DEADLINE:
             message = f"Deployment {dep_name}: {cond.get('message') or 'rollout exceeded its deadline'}"
-            return RuntimeHealth(False, REASON_PROGRESS_DEADLINE, message, stalled=True, **common)
+            return verdict(False, REASON_PROGRESS_DEADLINE, message, stalled=True)
 
     generation = int(_get(deployment, "metadata", "generation", default=0))
     observed = int(_get(deployment, "status", "observedGeneration", default=0))
@@ -166,21 +177,19 @@ def assess(
     updated = int(_get(deployment, "status", "updatedReplicas", default=0))
     available = int(_get(deployment, "status", "availableReplicas", default=0))
     if observed < generation or updated < desired_replicas or total > desired_replicas:
-        return RuntimeHealth(
+        return verdict(
             False,
             REASON_ROLLOUT,
             f"Deployment {dep_name}: rollout in progress ({updated}/{desired_replicas} updated)",
             progressing=True,
-            **common,
         )
     if available < desired_replicas or ready < desired_replicas:
-        return RuntimeHealth(
+        return verdict(
             False,
             REASON_POD_NOT_READY,
             f"Deployment {dep_name}: {ready}/{desired_replicas} runtime Pods ready",
             progressing=True,
-            **common,
         )
-    return RuntimeHealth(
-        True, REASON_READY, f"Deployment {dep_name}: {ready}/{desired_replicas} runtime Pods ready", **common
+    return verdict(
+        True, REASON_READY, f"Deployment {dep_name}: {ready}/{desired_replicas} runtime Pods ready"
     )

@@ -97,7 +97,12 @@ class EngineSettings:
     """Tuning of the engine (from the runtime settings)."""
 
     batch_size: int = 100
+    # A partial batch waits this long for more values when requests are flowing freely...
     linger_seconds: float = 1.0
+    # ...but while every request slot is busy (a bulk replay held back by the rate budget) it
+    # keeps filling, up to this age or until too many values are held back in total.
+    max_linger_seconds: float = 30.0
+    max_open_values: int = 20_000
     max_in_flight: int = 4
     queue_size: int = 5000
 
@@ -201,7 +206,8 @@ class DeliveryEngine:
         if not self._open:
             return None
         oldest = min(batch.created for batch in self._open.values())
-        return max(0.0, oldest + self.settings.linger_seconds - time.monotonic())
+        # Re-check often: whether partial batches may go depends on how busy the request slots are.
+        return min(0.1, max(0.0, oldest + self.settings.linger_seconds - time.monotonic()))
 
     def _handle(self, event: StreamEvent, ticket: Ticket) -> None:
         progress = _Progress(ticket, self.tracker)
@@ -259,9 +265,28 @@ class DeliveryEngine:
             self._flush(batch)
 
     def _flush_due(self) -> None:
+        """Send partial batches when the pipe has room, when they are too old, or when too many
+        values are held back: full requests matter more than latency only while the budget is the
+        bottleneck."""
+        if not self._open:
+            return
         now = time.monotonic()
-        for batch in [b for b in self._open.values() if now - b.created >= self.settings.linger_seconds]:
+        s = self.settings
+        for batch in [b for b in self._open.values() if now - b.created >= s.max_linger_seconds]:
             self._flush(batch)
+        while self._open and len(self._open_by_value) > s.max_open_values:
+            self._flush(max(self._open.values(), key=lambda b: len(b.items)))
+        if self._busy():
+            return
+        ripe = [b for b in self._open.values() if now - b.created >= s.linger_seconds]
+        for batch in sorted(ripe, key=lambda b: -len(b.items)):
+            if self._busy():
+                break
+            self._flush(batch)
+
+    def _busy(self) -> bool:
+        with self._inflight_lock:
+            return len(self._inflight) >= self.settings.max_in_flight
 
     def _flush_all(self) -> None:
         for batch in list(self._open.values()):

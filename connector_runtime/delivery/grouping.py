@@ -19,7 +19,7 @@ from connector_runtime.stream.events import opencti_url_of
 
 def round_valid_until(raw: Any, granularity: ValidityGranularity) -> str | None:
     """Round an ISO timestamp UP to the granularity (never shortens validity); None stays None."""
-    if not isinstance(raw, str) or not raw.strip():
+    if granularity is ValidityGranularity.NONE or not isinstance(raw, str) or not raw.strip():
         return None
     if granularity is ValidityGranularity.EXACT:
         return raw
@@ -30,14 +30,24 @@ def round_valid_until(raw: Any, granularity: ValidityGranularity) -> str | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     when = when.astimezone(dt.UTC)
+    return _ceil(when, granularity).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ceil(when: dt.datetime, granularity: ValidityGranularity) -> dt.datetime:
     if granularity is ValidityGranularity.HOUR:
         floor = when.replace(minute=0, second=0, microsecond=0)
-        step = dt.timedelta(hours=1)
-    else:
-        floor = when.replace(hour=0, minute=0, second=0, microsecond=0)
-        step = dt.timedelta(days=1)
-    ceiling = floor if floor == when else floor + step
-    return ceiling.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return floor if floor == when else floor + dt.timedelta(hours=1)
+    day = when.replace(hour=0, minute=0, second=0, microsecond=0)
+    if day != when:
+        day += dt.timedelta(days=1)
+    if granularity is ValidityGranularity.DAY:
+        return day
+    if granularity is ValidityGranularity.WEEK:  # next Monday 00:00 (or this one)
+        return day + dt.timedelta(days=(7 - day.weekday()) % 7)
+    # MONTH: the first day of the next month, unless already on a first day at midnight
+    if day.day == 1:
+        return day
+    return (day.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
 
 
 def kill_chain_of(indicator: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:

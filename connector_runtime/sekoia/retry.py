@@ -51,9 +51,10 @@ class RetryPolicy:
     ) -> None:
         """`base`·2^attempt grows up to `cap`; a delay is drawn uniformly in [floor, that]. Retry-After is
         honoured up to `max_retry_after` (Sekoia's firewall blocks last at most 10 minutes)."""
-        if base <= 0 or cap < base or auth_interval <= 0 or floor < 0:
-            raise ValueError("invalid retry policy")
-        self.base = base
+        if base <= 0 or cap <= 0 or auth_interval <= 0 or floor < 0:
+            raise ValueError("retry delays must be positive")
+        # A configured cap below the default base simply means "never wait longer than the cap".
+        self.base = min(base, cap)
         self.cap = cap
         self.auth_interval = auth_interval
         self.max_retry_after = max_retry_after

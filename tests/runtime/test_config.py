@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connector_runtime.config import ConfigError, DescriptionMode, load_settings
+from connector_runtime.config import ConfigError, DescriptionMode, ValidityGranularity, load_settings
 
 UUID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 SEED_ENV = {
@@ -38,6 +38,7 @@ def test_seed_environment_variables_work_unchanged() -> None:
     assert settings.batch_size == 100
     assert settings.requests_per_second == 5.0
     assert settings.description_mode is DescriptionMode.STREAM
+    assert settings.validity_granularity is ValidityGranularity.MONTH
 
 
 def test_collection_id_accepts_the_prefixed_form() -> None:

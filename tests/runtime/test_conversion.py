@@ -29,7 +29,8 @@ from connector_runtime.conversion.types import (
     URL,
 )
 
-DATA = Path("/work/shared/data/sekoia-apt31-indicators.jsonl")
+# The copy kept in the repository (byte-identical to the shared data set), so the tests travel with it.
+DATA = Path(__file__).resolve().parents[2] / "testbed" / "data" / "sekoia-apt31-indicators.jsonl"
 MD5 = "4640805c362b1e5bee5312514dd0ab2b"
 SHA1 = "f743a235ebed3f1757074acbef2f0c8b2d3f833a"
 SHA256 = "e1999a3e5a611312e16bb65bb5a880dfedbab8d4d2c0a5d3ed1ed926a3f63e94"

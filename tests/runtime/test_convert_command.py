@@ -9,7 +9,8 @@ import pytest
 
 from connector_runtime.commands.convert import add_convert_parser, run_convert
 
-DATA = Path("/work/shared/data/sekoia-apt31-indicators.jsonl")
+# The copy kept in the repository (byte-identical to the shared data set), so the tests travel with it.
+DATA = Path(__file__).resolve().parents[2] / "testbed" / "data" / "sekoia-apt31-indicators.jsonl"
 
 
 def indicator(number: int, pattern: str = "[ipv4-addr:value = '1.2.3.4']") -> dict[str, object]:

@@ -12,6 +12,12 @@ def test_valid_until_is_rounded_up_never_down() -> None:
     assert round_valid_until("2026-01-01T00:00:00Z", ValidityGranularity.DAY) == "2026-01-01T00:00:00Z"
     assert round_valid_until("2026-01-01T10:20:00.123Z", ValidityGranularity.HOUR) == "2026-01-01T11:00:00Z"
     assert round_valid_until("2026-01-01T10:20:00Z", ValidityGranularity.EXACT) == "2026-01-01T10:20:00Z"
+    assert round_valid_until("2026-01-01T10:20:00Z", ValidityGranularity.WEEK) == "2026-01-05T00:00:00Z"
+    assert round_valid_until("2026-01-05T00:00:00Z", ValidityGranularity.WEEK) == "2026-01-05T00:00:00Z"
+    assert round_valid_until("2026-01-31T10:20:00Z", ValidityGranularity.MONTH) == "2026-02-01T00:00:00Z"
+    assert round_valid_until("2026-12-02T00:00:00Z", ValidityGranularity.MONTH) == "2027-01-01T00:00:00Z"
+    assert round_valid_until("2026-02-01T00:00:00Z", ValidityGranularity.MONTH) == "2026-02-01T00:00:00Z"
+    assert round_valid_until("2026-02-01T00:00:00Z", ValidityGranularity.NONE) is None
     assert round_valid_until(None, ValidityGranularity.DAY) is None
     assert round_valid_until("soon", ValidityGranularity.DAY) == "soon"
 

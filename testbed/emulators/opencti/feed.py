@@ -16,6 +16,9 @@ from .store import EventLog, EventRecord
 
 StixObject = dict[str, Any]
 
+# The fixed user the emulator attributes every change to (the platform's admin user id).
+_EMULATOR_USER_ID = "88ec0c6a-13ce-5e39-b486-354fe4a7084f"
+
 
 class EventFeeder:
     """Feeds the event log the way the platform would after each knowledge change.
@@ -165,7 +168,3 @@ class EventFeeder:
                     raise ValueError(f"{path}:{line_no}: not JSON: {exc}") from exc
                 ids.extend(self.add_bundle(item))
         return ids
-
-
-# The fixed user the emulator attributes every change to (the platform's admin user id).
-_EMULATOR_USER_ID = "88ec0c6a-13ce-5e39-b486-354fe4a7084f"

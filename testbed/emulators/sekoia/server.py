@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -51,7 +52,7 @@ class SekoiaEmulator:
         self.admin = AdminApi(self)
         for collection in self._initial_collections:
             self.store.add_collection(collection)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -60,8 +61,7 @@ class SekoiaEmulator:
         if self._server is not None:
             return self.base_url
         handler = type("BoundHandler", (_Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(self._address, handler)
-        self._server.daemon_threads = True
+        self._server = _Server(self._address, handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -248,6 +248,15 @@ class SekoiaEmulator:
             return None
         self.log.record(method, path, query, reply.status, started, reply.values)
         return reply.status, reply.body, reply.headers
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (timeout, stop) is ordinary here; anything else still gets a traceback.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _run_later(delay: float, action: Callable[[], None]) -> None:

@@ -1,0 +1,178 @@
+"""`sekoia-intel-operator`: runs the kopf controller for SekoiaIntelSync resources."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import os
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import config as config_module
+from .config import OperatorConfig, WebhookConfig
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value and value.isdigit() else default
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface; every flag has an environment fallback for container use."""
+    p = argparse.ArgumentParser(
+        prog="sekoia-intel-operator",
+        description="Kubernetes operator that runs OpenCTI -> Sekoia.io indicator synchronisations.",
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="serve this namespace (repeatable; kopf globs)"
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="serve the whole cluster (default)"
+    )
+    p.add_argument(
+        "--claims-namespace",
+        default=os.environ.get("SIS_CLAIMS_NAMESPACE")
+        or os.environ.get("POD_NAMESPACE")
+        or "sekoia-intel-system",
+        help="namespace of the collection-claim Leases (the operator's own; env SIS_CLAIMS_NAMESPACE)",
+    )
+    p.add_argument(
+        "--runtime-image",
+        default=os.environ.get("SIS_RUNTIME_IMAGE"),
+        help="default runtime image (env SIS_RUNTIME_IMAGE)",
+    )
+    p.add_argument("--resync-interval", type=float, default=60.0, help="seconds between safety re-checks")
+    p.add_argument("--max-workers", type=int, default=16, help="threads for handlers")
+
+    peering = p.add_mutually_exclusive_group()
+    peering.add_argument("--peering", metavar="NAME", help="kopf peering object for several replicas")
+    peering.add_argument("--standalone", action="store_true", help="no peering (single replica; default)")
+    p.add_argument(
+        "--priority", type=int, help="peering priority (default random, so equal replicas never freeze)"
+    )
+
+    p.add_argument(
+        "--liveness-port", type=int, default=_env_int("SIS_LIVENESS_PORT", 8080), help="0 disables"
+    )
+    p.add_argument("--metrics-port", type=int, default=_env_int("SIS_METRICS_PORT", 9090), help="0 disables")
+    p.add_argument("--bind-address", default="0.0.0.0", help="address of the liveness and metrics servers")
+
+    wh = p.add_argument_group("admission webhook")
+    wh.add_argument("--webhook", action="store_true", help="serve the validating admission webhook")
+    wh.add_argument("--webhook-addr", default="0.0.0.0")
+    wh.add_argument("--webhook-port", type=int, default=9443)
+    wh.add_argument("--webhook-host", help="host name/IP the API server uses to reach the webhook")
+    wh.add_argument("--webhook-certfile", type=Path, help="TLS certificate (PEM)")
+    wh.add_argument("--webhook-keyfile", type=Path, help="TLS private key (PEM)")
+    wh.add_argument("--webhook-cafile", type=Path, help="CA bundle the API server should trust")
+    wh.add_argument(
+        "--webhook-config-name",
+        help="let the operator create/patch this ValidatingWebhookConfiguration (needs cluster RBAC)",
+    )
+
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> OperatorConfig:
+    """Validate the flags and turn them into the handlers' configuration (ValueError = usage error)."""
+    cfg = OperatorConfig(
+        claims_namespace=args.claims_namespace,
+        namespaces=list(args.namespace) or None,
+        resync_interval=args.resync_interval,
+        max_workers=args.max_workers,
+    )
+    if args.runtime_image:
+        cfg.runtime_image = args.runtime_image
+    if args.resync_interval <= 0:
+        raise ValueError("--resync-interval must be positive")
+    if args.webhook:
+        if bool(args.webhook_certfile) != bool(args.webhook_keyfile):
+            raise ValueError("--webhook-certfile and --webhook-keyfile go together")
+        for path in (args.webhook_certfile, args.webhook_keyfile, args.webhook_cafile):
+            if path is not None and not path.is_file():
+                raise ValueError(f"webhook file not found: {path}")
+        if not args.webhook_certfile:
+            raise ValueError(
+                "--webhook needs --webhook-certfile and --webhook-keyfile (the API server only calls HTTPS)"
+            )
+        if args.webhook_config_name and args.webhook_config_name.count(".") < 2:
+            # kopf names each webhook "<handler>.<config name>"; the API server wants 3+ DNS segments.
+            raise ValueError(
+                "--webhook-config-name must be a DNS name with dots, e.g. validate.sync.sekoia-intel.dev"
+            )
+        cfg.webhook = WebhookConfig(
+            addr=args.webhook_addr,
+            port=args.webhook_port,
+            host=args.webhook_host,
+            certfile=str(args.webhook_certfile),
+            keyfile=str(args.webhook_keyfile),
+            cafile=str(args.webhook_cafile) if args.webhook_cafile else None,
+            managed_config=args.webhook_config_name,
+        )
+    return cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point."""
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+    except ValueError as exc:
+        print(f"sekoia-intel-operator: error: {exc}", file=sys.stderr)
+        return 2
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The kubernetes client logs request bodies at debug level, which could include Secret data.
+    logging.getLogger("kubernetes").setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.INFO)
+    if not args.verbose:
+        # One "handler succeeded" line per watched Pod event is noise; failures are still logged.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+    config_module.CONFIG = cfg
+    import kopf
+
+    importlib.import_module("sekoia_intel_operator.handlers")
+
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(args.metrics_port, addr=args.bind_address)
+        except OSError as exc:
+            print(
+                f"sekoia-intel-operator: error: metrics port {args.metrics_port}: {exc.strerror}",
+                file=sys.stderr,
+            )
+            return 1
+    liveness = f"http://{args.bind_address}:{args.liveness_port}/healthz" if args.liveness_port else None
+    standalone = not args.peering
+    priority = args.priority if args.priority is not None else random.randint(0, 10_000)
+    try:
+        asyncio.run(
+            kopf.operator(
+                standalone=standalone,
+                peering_name=args.peering,
+                priority=priority,
+                clusterwide=not cfg.namespaces,
+                namespaces=cfg.namespaces or (),
+                liveness_endpoint=liveness,
+            )
+        )
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one readable line instead of a kopf traceback for setup failures
+        print(f"sekoia-intel-operator: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,255 @@
+"""kopf handlers: thin adapters from kopf's callbacks to the reconcile/webhook modules.
+
+Import this module only after `config.CONFIG` is final: timer intervals are read at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import kopf
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from . import claims, metrics, naming, reconcile, webhook
+from .config import CONFIG
+from .events import EventSpec
+from .kube import Kube, KubeClaimBackend
+
+GROUP, VERSION, PLURAL = naming.API_GROUP, naming.API_VERSION, naming.PLURAL
+log = logging.getLogger("sekoia_intel_operator")
+
+_state: dict[str, Any] = {}
+
+
+def _kube() -> Kube:
+    return _state["kube"]
+
+
+def _settings() -> reconcile.Settings:
+    return reconcile.Settings(claims_namespace=CONFIG.claims_namespace, runtime_image=CONFIG.runtime_image)
+
+
+def build_api_client() -> client.ApiClient:
+    """An API client from the in-cluster identity, else from KUBECONFIG / ~/.kube/config."""
+    configuration = client.Configuration()
+    try:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    except kube_config.ConfigException:
+        kube_config.load_kube_config(client_configuration=configuration)
+    # One connection per worker thread, or urllib3 discards connections under load.
+    configuration.connection_pool_maxsize = CONFIG.max_workers + 4
+    return client.ApiClient(configuration)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """kopf settings and the shared API client."""
+    settings.persistence.finalizer = f"{naming.API_GROUP}/finalizer"
+    # kopf's own "handler succeeded" events would drown ours; failures still become Events.
+    settings.posting.level = logging.WARNING
+    # Watches that die silently are kopf's known failure mode: bound every stream and request.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    settings.networking.request_timeout = 60
+    settings.execution.max_workers = CONFIG.max_workers
+    if CONFIG.webhook is not None:
+        wh = CONFIG.webhook
+        settings.admission.server = kopf.WebhookServer(
+            addr=wh.addr,
+            port=wh.port,
+            host=wh.host,
+            certfile=wh.certfile,
+            pkeyfile=wh.keyfile,
+            cafile=wh.cafile,
+        )
+        if wh.managed_config:
+            settings.admission.managed = wh.managed_config
+    _state["kube"] = Kube(
+        build_api_client(), namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout
+    )
+
+
+def _post(body: Mapping[str, Any], events: list[EventSpec]) -> None:
+    for event in events:
+        kopf.event(cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message)
+        metrics.EVENTS.labels(event.type, event.reason).inc()
+
+
+def _guarded(trigger: str, fn: Callable[[], reconcile.Outcome]) -> reconcile.Outcome:
+    """Run one reconciliation; API hiccups become kopf retries instead of crashes."""
+    started = time.monotonic()
+    try:
+        outcome = fn()
+    except claims.ClaimConflict as exc:
+        metrics.RECONCILES.labels(trigger, "retry").inc()
+        raise kopf.TemporaryError(str(exc), delay=1) from None
+    except claims.ClaimsNamespaceMissing as exc:
+        metrics.RECONCILES.labels(trigger, "error").inc()
+        raise kopf.TemporaryError(str(exc), delay=30) from None
+    except ApiException as exc:
+        metrics.RECONCILES.labels(trigger, "error").inc()
+        # Only status and reason: the body of an API error may echo the object that was sent.
+        raise kopf.TemporaryError(f"Kubernetes API error {exc.status} {exc.reason}", delay=5) from None
+    finally:
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+    metrics.RECONCILES.labels(trigger, "ok").inc()
+    return outcome
+
+
+def _report(body: Mapping[str, Any], outcome: reconcile.Outcome) -> None:
+    _post(body, outcome.events)
+    for successor in outcome.pokes:
+        _kube().poke(successor.namespace, successor.name, "collection claim handed over")
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile_sync(body: kopf.Body, reason: str, **_: Any) -> None:
+    """Any change of the resource (or operator start): converge everything."""
+    outcome = _guarded(str(reason), lambda: reconcile.reconcile(_kube(), _settings(), body))
+    _report(body, outcome)
+
+
+@kopf.timer(
+    GROUP,
+    VERSION,
+    PLURAL,
+    interval=CONFIG.resync_interval,
+    initial_delay=CONFIG.resync_interval,
+    when=lambda meta, **_: not meta.get("deletionTimestamp"),
+)
+def resync(body: kopf.Body, **_: Any) -> None:
+    """Safety net: re-check the claim (waiters), the Secret and the children periodically."""
+    outcome = _guarded("timer", lambda: reconcile.reconcile(_kube(), _settings(), body))
+    _report(body, outcome)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL)
+def finalize_sync(body: kopf.Body, uid: str, **_: Any) -> None:
+    """Stop the runtime, then hand the collection to the oldest waiting resource."""
+    try:
+        done, successor = reconcile.finalize(_kube(), _settings(), body)
+    except (ApiException, claims.ClaimConflict) as exc:
+        raise kopf.TemporaryError(
+            f"cannot release the collection claim yet: {type(exc).__name__}", delay=2
+        ) from None
+    if not done:
+        raise kopf.TemporaryError(
+            "waiting for the runtime Pods to stop before handing the claim over", delay=2
+        )
+    if successor is not None:
+        metrics.CLAIM_HANDOVERS.inc()
+        _kube().poke(successor.namespace, successor.name, "collection claim handed over")
+        _post(
+            body,
+            [EventSpec("Normal", "CollectionHandedOver", f"collection handed over to {successor.identity}")],
+        )
+    reconcile.forget(uid)
+
+
+# --- runtime observers: Deployment/Pod changes refresh the owner's runtime conditions -----------------
+
+
+def _refresh_owner(event_type: str | None, meta: Mapping[str, Any], namespace: str | None) -> None:
+    if event_type is None or namespace is None:
+        return  # the initial listing: resumed reconciliations already cover it
+    sync_name = (meta.get("annotations") or {}).get(naming.ANNOTATION_SYNC_NAME)
+    if not sync_name:
+        return
+    try:
+        outcome = reconcile.refresh_runtime(_kube(), namespace, sync_name)
+    except ApiException as exc:
+        raise kopf.TemporaryError(f"Kubernetes API error {exc.status} {exc.reason}", delay=2) from None
+    body = _kube().get_sync(namespace, sync_name) if outcome.events else None
+    if body is not None:
+        _post(body, outcome.events)
+
+
+_MANAGED: dict[str, Any] = {
+    naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
+    naming.LABEL_UID: kopf.PRESENT,
+}
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
+def deployment_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+    """Rollout progress of a runtime Deployment."""
+    _refresh_owner(type, meta, namespace)
+
+
+@kopf.on.event("", "v1", "pods", labels=_MANAGED)
+def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+    """Readiness, restarts and failures of a runtime Pod."""
+    _refresh_owner(type, meta, namespace)
+
+
+# --- credentials: a Secret change re-reconciles the resources that reference it ----------------------
+
+
+@kopf.index(GROUP, VERSION, PLURAL)
+def sync_by_secret(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str | None, str], str]:
+    """(namespace, Secret name) -> names of the resources referencing that Secret."""
+    secret = (spec.get("credentialsSecretRef") or {}).get("name")
+    return {(namespace, secret): name} if secret else {}
+
+
+def _referenced(namespace: str | None, name: str, **kwargs: Any) -> bool:
+    return (namespace, name) in kwargs["sync_by_secret"]
+
+
+@kopf.on.event("", "v1", "secrets", when=_referenced)
+def secret_changed(type: str, namespace: str | None, name: str, **kwargs: Any) -> None:
+    """Poke the resources using this Secret; their reconciliation re-checks it and rolls the runtime.
+
+    Only names travel from here: the Secret's body is never logged, stored or posted.
+    """
+    if type is None:
+        return
+    index: kopf.Index[Any, Any] = kwargs["sync_by_secret"]
+    for sync_name in set(index.get((namespace, name), [])):
+        _kube().poke(namespace or "", sync_name, "credentials Secret changed")
+
+
+# --- admission -----------------------------------------------------------------------------------------
+
+
+def validate_sync(spec: kopf.Spec, namespace: str | None, uid: str, warnings: list[str], **_: Any) -> None:
+    """Reject a collection already claimed by another resource and what the schema cannot express."""
+    kube = _kube()
+    backend = KubeClaimBackend(kube)
+
+    def claim_lookup(lease_name: str) -> tuple[str, str] | None:
+        return claims.peek(backend, CONFIG.claims_namespace, lease_name)
+
+    def secret_lookup(secret_name: str) -> tuple[bool, Mapping[str, str]] | None:
+        try:
+            return kube.read_secret(namespace or "", secret_name)
+        except ApiException:
+            return None
+
+    # The API server fills the uid before validating admission, so the holder may update itself.
+    verdict = webhook.validate(
+        dict(spec),
+        uid=uid or None,
+        claim_lookup=claim_lookup,
+        secret_lookup=secret_lookup,
+    )
+    warnings.extend(verdict.warnings)
+    if verdict.errors:
+        metrics.ADMISSION.labels("rejected").inc()
+        raise kopf.AdmissionError("; ".join(verdict.errors), code=422)
+    metrics.ADMISSION.labels("allowed").inc()
+
+
+# kopf refuses to start with admission handlers but no server: register only when one is configured.
+if CONFIG.webhook is not None:
+    kopf.on.validate(GROUP, VERSION, PLURAL, id="validate", operations=["CREATE", "UPDATE"])(validate_sync)

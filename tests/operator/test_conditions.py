@@ -1,0 +1,141 @@
+"""kstatus-compatible conditions from observed states."""
+
+from __future__ import annotations
+
+from sekoia_intel_operator import conditions as c
+from sekoia_intel_operator.events import transition_events
+from sekoia_intel_operator.runtime_health import RuntimeHealth
+from sekoia_intel_operator.secrets import CredentialsCheck
+
+CLAIMED = c.ClaimView(True, "ns/me", "https://api.sekoia.io/x")
+CONFLICT = c.ClaimView(False, "other/holder", "https://api.sekoia.io/x")
+GOOD = CredentialsCheck(True, "CredentialsFound", "ok", "fp")
+READY = RuntimeHealth(True, "RuntimeReady", "1/1 ready", replicas=1, ready_replicas=1)
+
+
+def _by_type(conds: list[dict]) -> dict[str, dict]:
+    return {x["type"]: x for x in conds}
+
+
+def _kstatus(conds: list[dict], generation: int, observed: int) -> str:
+    """What kstatus (Flux/kpt) concludes, per its documented rules."""
+    by = _by_type(conds)
+    if observed != generation or by[c.RECONCILING]["status"] == "True":
+        return "InProgress"
+    if by[c.STALLED]["status"] == "True":
+        return "Failed"
+    return "Current" if by[c.READY]["status"] == "True" else "InProgress"
+
+
+def test_all_six_conditions_carry_reason_message_generation() -> None:
+    conds = c.desired_conditions(c.Observation(7, claim=CLAIMED, credentials=GOOD, runtime=READY))
+    assert [x["type"] for x in conds] == list(c.ORDER)
+    for cond in conds:
+        assert cond["reason"] and cond["message"] and cond["observedGeneration"] == 7
+        assert cond["status"] in ("True", "False", "Unknown")
+
+
+def test_ready() -> None:
+    conds = c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=READY))
+    by = _by_type(conds)
+    assert by["Ready"]["status"] == "True" and by["Ready"]["reason"] == "Synchronizing"
+    assert _kstatus(conds, 1, 1) == "Current"
+
+
+def test_conflict_is_stalled_and_names_the_holder() -> None:
+    conds = c.desired_conditions(c.Observation(1, claim=CONFLICT, credentials=GOOD))
+    by = _by_type(conds)
+    assert by["Ready"]["status"] == "False" and by["Ready"]["reason"] == "CollectionConflict"
+    assert by["Stalled"]["status"] == "True" and by["Stalled"]["reason"] == "CollectionConflict"
+    assert "other/holder" in by["Stalled"]["message"]
+    assert by["CollectionClaimed"]["status"] == "False"
+    assert by["RuntimeAvailable"]["status"] == "False"
+    assert _kstatus(conds, 1, 1) == "Failed"
+
+
+def test_missing_secret_is_a_precise_stalled_state() -> None:
+    missing = CredentialsCheck(False, "SecretNotFound", "Secret 'creds' does not exist")
+    by = _by_type(c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=missing, runtime=READY)))
+    assert (
+        by["CredentialsValid"]["status"] == "False" and by["CredentialsValid"]["reason"] == "SecretNotFound"
+    )
+    assert by["Stalled"]["reason"] == "SecretNotFound" and by["Ready"]["reason"] == "SecretNotFound"
+
+
+def test_rollout_is_in_progress() -> None:
+    rolling = RuntimeHealth(False, "RolloutInProgress", "0/1 updated", progressing=True)
+    conds = c.desired_conditions(c.Observation(2, claim=CLAIMED, credentials=GOOD, runtime=rolling))
+    assert _kstatus(conds, 2, 2) == "InProgress"
+    assert _by_type(conds)["Reconciling"]["reason"] == "RolloutInProgress"
+
+
+def test_crash_loop_is_failed() -> None:
+    crash = RuntimeHealth(False, "CrashLoopBackOff", "boom", stalled=True)
+    conds = c.desired_conditions(c.Observation(2, claim=CLAIMED, credentials=GOOD, runtime=crash))
+    assert _kstatus(conds, 2, 2) == "Failed"
+    assert _by_type(conds)["Ready"]["reason"] == "CrashLoopBackOff"
+
+
+def test_suspended_is_ready() -> None:
+    suspended = RuntimeHealth(False, "Suspended", "scaled to zero")
+    conds = c.desired_conditions(
+        c.Observation(3, claim=CLAIMED, credentials=GOOD, runtime=suspended, suspended=True)
+    )
+    by = _by_type(conds)
+    assert by["Ready"]["status"] == "True" and by["Ready"]["reason"] == "Suspended"
+    assert by["RuntimeAvailable"]["status"] == "False"
+
+
+def test_invalid_spec() -> None:
+    conds = c.desired_conditions(c.Observation(1, spec_error="spec.x: bad"))
+    assert _kstatus(conds, 1, 1) == "Failed"
+    assert "spec.x: bad" in _by_type(conds)["Ready"]["message"]
+
+
+def test_transition_time_only_moves_on_status_flip() -> None:
+    first = c.merge_conditions(
+        [], c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=READY)), "T1"
+    )
+    rolling = RuntimeHealth(False, "RolloutInProgress", "0/1", progressing=True)
+    second = c.merge_conditions(
+        first, c.desired_conditions(c.Observation(2, claim=CLAIMED, credentials=GOOD, runtime=rolling)), "T2"
+    )
+    by = _by_type(second)
+    assert by["Ready"]["lastTransitionTime"] == "T2"  # flipped True -> False
+    assert by["CollectionClaimed"]["lastTransitionTime"] == "T1"  # unchanged
+    assert by["CollectionClaimed"]["observedGeneration"] == 2
+
+
+def test_foreign_conditions_are_preserved() -> None:
+    merged = c.merge_conditions(
+        [{"type": "Custom", "status": "True"}], c.desired_conditions(c.Observation(1)), "T"
+    )
+    assert any(x["type"] == "Custom" for x in merged)
+
+
+def test_events_follow_transitions_once() -> None:
+    start = c.desired_conditions(c.Observation(1, claim=CONFLICT, credentials=GOOD))
+    events = transition_events([], start)
+    assert [(e.type, e.reason) for e in events] == [("Warning", "CollectionConflict")]
+    assert transition_events(start, start) == []
+    claimed = c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=READY))
+    reasons = [e.reason for e in transition_events(start, claimed)]
+    assert reasons == ["CollectionClaimed", "Synchronizing"]
+    crash = c.desired_conditions(
+        c.Observation(
+            1,
+            claim=CLAIMED,
+            credentials=GOOD,
+            runtime=RuntimeHealth(False, "CrashLoopBackOff", "boom", stalled=True),
+        )
+    )
+    assert [(e.type, e.reason) for e in transition_events(claimed, crash)] == [
+        ("Warning", "CrashLoopBackOff")
+    ]
+
+
+def test_credentials_roundtrip_through_conditions() -> None:
+    conds = c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=READY))
+    back = c.credentials_from_conditions(conds)
+    assert back is not None and back.valid and back.reason == "CredentialsFound"
+    assert c.credentials_from_conditions(c.desired_conditions(c.Observation(1, claim=CLAIMED))) is None

@@ -1,0 +1,108 @@
+"""Static expectations on the CRD (the live API server checks the rest in the cluster tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from operator_helpers import raw_spec
+from sekoia_intel_operator import naming
+from sekoia_intel_operator.spec import parse_spec
+
+CRD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
+
+
+def _crd() -> dict[str, Any]:
+    return yaml.safe_load(CRD_PATH.read_text())
+
+
+def _schema() -> dict[str, Any]:
+    return _crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+def _walk(node: Any, path: str = ""):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _walk(value, f"{path}[{i}]")
+
+
+def test_identity_matches_the_operator() -> None:
+    crd = _crd()
+    assert crd["metadata"]["name"] == f"{naming.PLURAL}.{naming.API_GROUP}"
+    spec = crd["spec"]
+    assert spec["group"] == naming.API_GROUP and spec["scope"] == "Namespaced"
+    assert spec["names"]["kind"] == naming.KIND and "sis" in spec["names"]["shortNames"]
+    version = spec["versions"][0]
+    assert version["name"] == naming.API_VERSION and version["subresources"] == {"status": {}}
+
+
+def test_printer_columns() -> None:
+    names = [c["name"] for c in _crd()["spec"]["versions"][0]["additionalPrinterColumns"]]
+    for expected in ("Ready", "Stream", "Collection", "Pushed", "Age"):
+        assert expected in names
+
+
+def test_status_keeps_kopf_fields_and_declares_progress() -> None:
+    status = _schema()["properties"]["status"]
+    assert status["x-kubernetes-preserve-unknown-fields"] is True
+    conditions = status["properties"]["conditions"]
+    assert conditions["x-kubernetes-list-type"] == "map" and conditions["x-kubernetes-list-map-keys"] == [
+        "type"
+    ]
+    progress = status["properties"]["progress"]["properties"]
+    for field in (
+        "lastCommittedEventId",
+        "lastCommittedEventTime",
+        "valuesPushed",
+        "valuesRevoked",
+        "valuesRejected",
+        "valuesSkipped",
+        "lagSeconds",
+        "updatedAt",
+    ):
+        assert field in progress
+
+
+def test_every_cel_rule_has_a_message() -> None:
+    rules = [r for _, node in _walk(_schema()) for r in node.get("x-kubernetes-validations", [])]
+    assert len(rules) >= 8
+    for rule in rules:
+        assert rule.get("message"), rule["rule"]
+
+
+def test_immutable_fields() -> None:
+    spec = _schema()["properties"]["spec"]["properties"]
+
+    def transition(node: dict[str, Any]) -> bool:
+        return any("oldSelf" in r["rule"] for r in node.get("x-kubernetes-validations", []))
+
+    assert transition(spec["opencti"]["properties"]["streamId"])
+    assert transition(spec["sekoia"]["properties"]["collectionId"])
+    assert transition(spec["sekoia"]["properties"]["url"])
+    assert not transition(spec["opencti"]["properties"]["url"])
+
+
+def test_schema_defaults_match_the_typed_spec() -> None:
+    spec_schema = _schema()["properties"]["spec"]
+    assert set(spec_schema["required"]) == {"opencti", "sekoia", "credentialsSecretRef"}
+    props = spec_schema["properties"]
+    parsed = parse_spec(raw_spec())
+    assert props["sekoia"]["properties"]["url"]["default"] == parsed.sekoia.url
+    assert props["opencti"]["properties"]["listenDelete"]["default"] is parsed.opencti.listen_delete
+    assert props["opencti"]["properties"]["noDependencies"]["default"] is parsed.opencti.no_dependencies
+    creds = props["credentialsSecretRef"]["properties"]
+    assert (
+        creds["openctiTokenKey"]["default"],
+        creds["sekoiaApiKeyKey"]["default"],
+    ) == parsed.credentials_secret_ref.keys
+    assert props["suspend"]["default"] is parsed.suspend
+    push = props["push"]["properties"]
+    assert push["batchSize"]["default"] == parsed.push.batch_size
+    assert (push["batchSize"]["minimum"], push["batchSize"]["maximum"]) == (1, 100)
+    assert push["requestsPerSecond"]["default"] == parsed.push.requests_per_second
+    assert props["connector"]["properties"]["logLevel"]["default"] == parsed.connector.log_level
