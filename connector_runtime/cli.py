@@ -38,7 +38,9 @@ def _settings(config: Path | None) -> RuntimeSettings:
     except ConfigError as exc:
         line = f"configuration error: {exc}"
         print(line, file=sys.stderr)
-        write_termination_message(Path(os.environ.get("RUNTIME_TERMINATION_LOG", "/dev/termination-log")), line)
+        write_termination_message(
+            Path(os.environ.get("RUNTIME_TERMINATION_LOG", "/dev/termination-log")), line
+        )
         raise SystemExit(EXIT_CONFIG) from None
 
 

@@ -237,7 +237,7 @@ def load_settings(config_file: Path | None = None, environ: dict[str, str] | Non
     merged = dict(from_file)
     merged.update({k: v for k, v in env.items() if k in known})
     try:
-        return RuntimeSettings.model_validate(merged)  # type: ignore[no-any-return]
+        return RuntimeSettings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
 

@@ -44,7 +44,7 @@ class SecretMasker(logging.Filter):
         return text
 
 
-class _MaskingHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _MaskingHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
     def __init__(self, masker: SecretMasker) -> None:
         super().__init__(sys.stdout)
         self.masker = masker

@@ -18,11 +18,15 @@ EVENTS = Counter(
     registry=REGISTRY,
 )
 VALUES_PUSHED = Counter(
-    "sis_values_pushed_total", "Values Sekoia acknowledged as added, by Sekoia type.", ["type"],
+    "sis_values_pushed_total",
+    "Values Sekoia acknowledged as added, by Sekoia type.",
+    ["type"],
     registry=REGISTRY,
 )
 VALUES_REVOKED = Counter(
-    "sis_values_revoked_total", "Sekoia indicators revoked.", registry=REGISTRY,
+    "sis_values_revoked_total",
+    "Sekoia indicators revoked.",
+    registry=REGISTRY,
 )
 VALUES_SKIPPED = Counter(
     "sis_values_skipped_total",
@@ -31,7 +35,9 @@ VALUES_SKIPPED = Counter(
     registry=REGISTRY,
 )
 VALUES_REJECTED = Counter(
-    "sis_values_rejected_total", "Values Sekoia refused (400/422), by reason.", ["reason"],
+    "sis_values_rejected_total",
+    "Values Sekoia refused (400/422), by reason.",
+    ["reason"],
     registry=REGISTRY,
 )
 API_REQUESTS = Counter(
@@ -41,7 +47,10 @@ API_REQUESTS = Counter(
     registry=REGISTRY,
 )
 API_RETRIES = Counter(
-    "sis_sekoia_retries_total", "Sekoia requests retried, by cause.", ["cause"], registry=REGISTRY,
+    "sis_sekoia_retries_total",
+    "Sekoia requests retried, by cause.",
+    ["cause"],
+    registry=REGISTRY,
 )
 API_LATENCY = Histogram(
     "sis_sekoia_request_seconds",
@@ -67,9 +76,12 @@ LAG_SECONDS = Gauge(
     registry=REGISTRY,
 )
 PENDING_EVENTS = Gauge(
-    "sis_pending_events", "Events received whose effect Sekoia has not acknowledged yet.",
+    "sis_pending_events",
+    "Events received whose effect Sekoia has not acknowledged yet.",
     registry=REGISTRY,
 )
 READY = Gauge(
-    "sis_ready", "1 when the stream is connected and Sekoia accepts the credentials.", registry=REGISTRY,
+    "sis_ready",
+    "1 when the stream is connected and Sekoia accepts the credentials.",
+    registry=REGISTRY,
 )

@@ -165,8 +165,8 @@ class Runtime:
                 "seconds": round(time.monotonic() - began, 2),
             },
         )
-        reason = self.health.fatal_reason
-        return self._exit(1 if reason else 0, reason)
+        fatal = self.health.fatal_reason
+        return self._exit(1 if fatal else 0, fatal)
 
     def _save(self, bridge: StateBridge) -> None:
         try:

@@ -300,11 +300,12 @@ class DeliveryEngine:
         future = self._submit(self._push_batch, batch)
         for value in batch.items:
             self._last_op[value] = future
-            future.add_done_callback(lambda f, v=value: self._forget(v, f))
+        self._prune_last_ops()
 
-    def _forget(self, value: str, future: Future[None]) -> None:
-        if self._last_op.get(value) is future:
-            self._last_op.pop(value, None)
+    def _prune_last_ops(self) -> None:
+        # Only the sequencer thread touches _last_op, so pruning here cannot race a new entry.
+        if len(self._last_op) > 4 * self.settings.max_open_values:
+            self._last_op = {v: f for v, f in self._last_op.items() if not f.done()}
 
     def _schedule_revoke(self, value: str, progress: _Progress) -> None:
         holder = self._open_by_value.get(value)
@@ -314,7 +315,7 @@ class DeliveryEngine:
         progress.add()
         future = self._submit(self._revoke_value, value, previous, progress)
         self._last_op[value] = future
-        future.add_done_callback(lambda f, v=value: self._forget(v, f))
+        self._prune_last_ops()
 
     def _submit(self, fn: Callable[..., None], *args: object) -> Future[None]:
         while not self._slots.acquire(timeout=1.0):

@@ -54,7 +54,8 @@ def test_seed_config_yml_keys_work_and_environment_wins(tmp_path: Path) -> None:
     config.write_text(
         "opencti:\n  url: 'http://from-file:8080'\n  token: 'file-token'\n"
         "connector:\n  id: 'file-id'\n  live_stream_id: 'file-stream'\n  live_stream_listen_delete: false\n"
-        f"sekoia_intel:\n  url: 'https://app.eu2.sekoia.io/api'\n  apikey: 'file-key'\n  ioc_collection_uuid: '{UUID}'\n"
+        "sekoia_intel:\n  url: 'https://app.eu2.sekoia.io/api'\n  apikey: 'file-key'\n"
+        f"  ioc_collection_uuid: '{UUID}'\n"
     )
     settings = load_settings(config, environ={"CONNECTOR_LIVE_STREAM_ID": "env-stream"})
     assert settings.opencti_url == "http://from-file:8080"

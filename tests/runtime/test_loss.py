@@ -27,7 +27,9 @@ def test_no_value_is_lost_or_left_active_across_kills_and_faults(
     chunks = [work.operations[i : i + size] for i in range(0, len(work.operations), size)]
 
     sekoia.set_options(rate_limit=60, retry_after=True)
-    sekoia.set_faults(error_ratio=0.05, drop_ratio=0.02, drop_after_apply=True, latency=0.002, latency_jitter=0.02)
+    sekoia.set_faults(
+        error_ratio=0.05, drop_ratio=0.02, drop_after_apply=True, latency=0.002, latency_jitter=0.02
+    )
     tuning = {
         "SEKOIA_INTEL_REQUESTS_PER_SECOND": "80",
         "SEKOIA_INTEL_MAX_BACKOFF_SECONDS": "1",
