@@ -57,7 +57,8 @@ class Runtime:
             s.sekoia_url,
             s.sekoia_api_key.get_secret_value(),
             s.collection_id,
-            limiter=RateLimiter(s.requests_per_second),
+            # burst=1: requests evenly spaced, so no one-second window sees more than the budget.
+            limiter=RateLimiter(s.requests_per_second, burst=1),
             retry_policy=RetryPolicy(cap=s.max_backoff_seconds, auth_interval=s.auth_retry_seconds),
             stop=self.stop,
             timeout=s.request_timeout_seconds,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import importlib
 import logging
 import os
@@ -46,8 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("SIS_RUNTIME_IMAGE"),
         help="default runtime image (env SIS_RUNTIME_IMAGE)",
     )
-    p.add_argument("--resync-interval", type=float, default=60.0, help="seconds between safety re-checks")
-    p.add_argument("--max-workers", type=int, default=16, help="threads for handlers")
+    p.add_argument(
+        "--resync-interval",
+        type=float,
+        default=300.0,
+        help="seconds between full re-checks of a steady resource",
+    )
+    p.add_argument("--max-workers", type=int, default=8, help="threads for handlers")
 
     peering = p.add_mutually_exclusive_group()
     peering.add_argument("--peering", metavar="NAME", help="kopf peering object for several replicas")
@@ -119,6 +125,19 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
     return cfg
 
 
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's per-thread malloc arenas before worker threads start.
+
+    With one arena per thread, a handful of handler threads fragments memory into hundreds of MB of
+    RSS under load; two arenas cost nothing measurable here. No-op outside glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)  # -8 is M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point."""
     args = build_parser().parse_args(argv)
@@ -136,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One "handler succeeded" line per watched Pod event is noise; failures are still logged.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
+    _limit_malloc_arenas()
     config_module.CONFIG = cfg
     import kopf
 

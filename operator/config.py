@@ -22,9 +22,9 @@ class OperatorConfig:
         default_factory=lambda: os.environ.get("SIS_RUNTIME_IMAGE") or DEFAULT_RUNTIME_IMAGE
     )
     namespaces: list[str] | None = None  # None = the whole cluster
-    resync_interval: float = 60.0
+    resync_interval: float = 300.0
     request_timeout: float = 30.0
-    max_workers: int = 16
+    max_workers: int = 8
     webhook: WebhookConfig | None = None
 
 

@@ -15,7 +15,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from . import claims, metrics, naming, reconcile, webhook
+from . import claims, metrics, naming, reconcile, runtime_health, webhook
 from .config import CONFIG
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
@@ -24,6 +24,9 @@ GROUP, VERSION, PLURAL = naming.API_GROUP, naming.API_VERSION, naming.PLURAL
 log = logging.getLogger("sekoia_intel_operator")
 
 _state: dict[str, Any] = {}
+#: How often a resource waiting for a claimed collection checks the claim again (the hand-over on
+#: deletion pokes it at once; this covers a hand-over the operator missed).
+WAITER_RECHECK_SECONDS = 30.0
 
 
 def _kube() -> Kube:
@@ -121,18 +124,25 @@ def reconcile_sync(body: kopf.Body, reason: str, **_: Any) -> None:
     GROUP,
     VERSION,
     PLURAL,
-    interval=CONFIG.resync_interval,
-    initial_delay=CONFIG.resync_interval,
+    interval=min(CONFIG.resync_interval, WAITER_RECHECK_SECONDS),
+    initial_delay=min(CONFIG.resync_interval, WAITER_RECHECK_SECONDS),
     when=lambda meta, **_: not meta.get("deletionTimestamp"),
 )
-def resync(body: kopf.Body, **_: Any) -> None:
-    """Safety net: re-check the claim (waiters), the Secret and the children periodically."""
+def resync(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
+    """Safety net: waiters re-check the claim often; holders re-converge every resync interval."""
+    holds = any(
+        c.get("type") == "CollectionClaimed" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    meta = body["metadata"]
+    if not reconcile.resync_due(meta["namespace"], meta["name"], holds, CONFIG.resync_interval):
+        return
     outcome = _guarded("timer", lambda: reconcile.reconcile(_kube(), _settings(), body))
     _report(body, outcome)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-def finalize_sync(body: kopf.Body, uid: str, **_: Any) -> None:
+def finalize_sync(body: kopf.Body, **_: Any) -> None:
     """Stop the runtime, then hand the collection to the oldest waiting resource."""
     try:
         done, successor = reconcile.finalize(_kube(), _settings(), body)
@@ -151,7 +161,7 @@ def finalize_sync(body: kopf.Body, uid: str, **_: Any) -> None:
             body,
             [EventSpec("Normal", "CollectionHandedOver", f"collection handed over to {successor.identity}")],
         )
-    reconcile.forget(uid)
+    reconcile.forget(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
 # --- runtime observers: Deployment/Pod changes refresh the owner's runtime conditions -----------------
@@ -184,9 +194,13 @@ def deployment_changed(type: str | None, meta: kopf.Meta, namespace: str | None,
     _refresh_owner(type, meta, namespace)
 
 
-@kopf.on.event("", "v1", "pods", labels=_MANAGED)
+def _pod_needs_attention(status: kopf.Status, **_: Any) -> bool:
+    return runtime_health.pod_needs_attention(status)
+
+
+@kopf.on.event("", "v1", "pods", labels=_MANAGED, when=_pod_needs_attention)
 def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
-    """Readiness, restarts and failures of a runtime Pod."""
+    """Failures, restarts and scheduling problems of a runtime Pod."""
     _refresh_owner(type, meta, namespace)
 
 

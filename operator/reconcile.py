@@ -11,6 +11,7 @@ at the cluster last, or a slow reconcile could overwrite a fresher Ready=True wi
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,19 +43,34 @@ class Outcome:
     status: dict[str, Any] | None = None
 
 
+# Keyed by "<namespace>/<name>": the observers know the name before they know the uid.
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
+_last_full: dict[str, float] = {}
 
 
-def _lock(uid: str) -> threading.Lock:
+def _lock(ref: workload.SyncRef) -> threading.Lock:
     with _locks_guard:
-        return _locks.setdefault(uid, threading.Lock())
+        return _locks.setdefault(f"{ref.namespace}/{ref.name}", threading.Lock())
 
 
-def forget(uid: str) -> None:
-    """Drop the lock of a deleted resource."""
+def forget(namespace: str, name: str) -> None:
+    """Drop the bookkeeping of a deleted resource."""
     with _locks_guard:
-        _locks.pop(uid, None)
+        _locks.pop(f"{namespace}/{name}", None)
+        _last_full.pop(f"{namespace}/{name}", None)
+
+
+def resync_due(namespace: str, name: str, holds_claim: bool, interval: float) -> bool:
+    """Whether the periodic safety net should reconcile now.
+
+    Waiters re-check their claim at every tick; holders in a steady state (whose changes all arrive
+    as watch events) only every `interval`, so hundreds of resources do not hammer the API server.
+    """
+    if not holds_claim:
+        return True
+    last = _last_full.get(f"{namespace}/{name}")
+    return last is None or time.monotonic() - last >= interval
 
 
 def _ref(body: Mapping[str, Any]) -> workload.SyncRef:
@@ -113,7 +129,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
     try:
         spec = parse_spec(body.get("spec"))
     except SpecError as exc:
-        with _lock(ref.uid):
+        with _lock(ref):
             fresh = kube.get_sync(ref.namespace, ref.name) or body
             previous = fresh.get("status") or {}
             obs = cond.Observation(generation, spec_error=str(exc))
@@ -149,7 +165,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
     credentials_valid = credentials.valid if credentials is not None else None
     replicas = workload.desired_replicas(spec, credentials_valid=credentials_valid)
 
-    with _lock(ref.uid):
+    with _lock(ref):
         runtime: RuntimeHealth | None = None
         image: str | None = None
         if not claim.held:
@@ -200,6 +216,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             status["runtime"] = {"deploymentName": deployment_name, "replicas": 0, "readyReplicas": 0}
         outcome.events += _write_status(kube, ref, previous, status)
         outcome.status = status
+    _last_full[f"{ref.namespace}/{ref.name}"] = time.monotonic()
     return outcome
 
 
@@ -231,14 +248,11 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
     alone (the reconciler owns their status).
     """
     outcome = Outcome()
-    body = kube.get_sync(namespace, name)
-    if body is None or body["metadata"].get("deletionTimestamp"):
-        return outcome
-    ref = _ref(body)
-    with _lock(ref.uid):
+    with _lock(workload.SyncRef(namespace, name, "")):
         body = kube.get_sync(namespace, name)
-        if body is None:
+        if body is None or body["metadata"].get("deletionTimestamp"):
             return outcome
+        ref = _ref(body)
         previous = body.get("status") or {}
         conditions = previous.get("conditions")
         generation = previous.get("observedGeneration")

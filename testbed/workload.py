@@ -48,10 +48,24 @@ def value_for(serial: int) -> tuple[str, str]:
     return f"[url:value = '{value}']", value
 
 
-def make_indicator(serial: int, rnd: random.Random) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Profile:
+    """How varied the fields Sekoia shares per request are (they decide how values group)."""
+
+    spread_days: int = 365  # creation dates spread over this many days
+    validity_days: tuple[int, ...] = (30, 90, 180, 365)
+    kill_chains: int = 3  # how many distinct kill-chain sets occur
+
+
+MIXED = Profile()
+# One feed replayed: the last 90 days of indicators, 90-day lifetimes, one kill-chain set.
+FEED = Profile(spread_days=90, validity_days=(90,), kill_chains=1)
+
+
+def make_indicator(serial: int, rnd: random.Random, profile: Profile = MIXED) -> dict[str, Any]:
     """A STIX 2.1 indicator as the OpenCTI stream carries it."""
     pattern, value = value_for(serial)
-    created = _EPOCH + dt.timedelta(seconds=rnd.randrange(0, 365 * 86400))
+    created = _EPOCH + dt.timedelta(seconds=rnd.randrange(0, profile.spread_days * 86400))
     return {
         "id": f"indicator--{uuid.uuid5(_NAMESPACE, str(serial))}",
         "spec_version": "2.1",
@@ -60,12 +74,12 @@ def make_indicator(serial: int, rnd: random.Random) -> dict[str, Any]:
         "pattern": pattern,
         "pattern_type": "stix",
         "valid_from": _iso(created),
-        "valid_until": _iso(created + dt.timedelta(days=rnd.choice((30, 90, 180, 365)))),
+        "valid_until": _iso(created + dt.timedelta(days=rnd.choice(profile.validity_days))),
         "created": _iso(created),
         "modified": _iso(created),
         "revoked": False,
         "confidence": 80,
-        "kill_chain_phases": rnd.choice(_KILL_CHAINS),
+        "kill_chain_phases": rnd.choice(_KILL_CHAINS[: profile.kill_chains]),
         "extensions": {
             OPENCTI_EXTENSION: {
                 "extension_type": "property-extension",
@@ -104,7 +118,7 @@ class Workload:
         return result
 
 
-def build_workload(events: int, seed: int = 7, churn: float = 0.3) -> Workload:
+def build_workload(events: int, seed: int = 7, churn: float = 0.3, profile: Profile = MIXED) -> Workload:
     """``events`` operations: creates, and with probability ``churn`` a change to an existing
     indicator (value-preserving update, value-changing update, revocation or deletion)."""
     rnd = random.Random(seed)
@@ -135,7 +149,7 @@ def build_workload(events: int, seed: int = 7, churn: float = 0.3) -> Workload:
                 live.pop()
         else:
             serial += 1
-            obj = make_indicator(serial, rnd)
+            obj = make_indicator(serial, rnd, profile)
             work.operations.append(Operation("create", obj))
             work.active[obj["id"]] = obj
             live.append(obj["id"])

@@ -102,7 +102,7 @@ class EngineSettings:
     # ...but while every request slot is busy (a bulk replay held back by the rate budget) it
     # keeps filling, up to this age or until too many values are held back in total.
     max_linger_seconds: float = 30.0
-    max_open_values: int = 20_000
+    max_open_values: int = 50_000
     max_in_flight: int = 4
     queue_size: int = 5000
 

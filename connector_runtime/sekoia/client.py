@@ -8,6 +8,7 @@ reported one by one as `Rejected`, never dropped.
 
 from __future__ import annotations
 
+import json as _json
 import logging
 import threading
 import time
@@ -211,11 +212,13 @@ class SekoiaClient:
         """Send until Sekoia gives a definite answer (2xx or a 4xx other than 401/403/429)."""
         attempt = 0
         tried: set[str] = set()
+        # Encoded before taking a rate token, so the request leaves right after the token is granted.
+        data = None if json is None else _json.dumps(json, separators=(",", ":")).encode()
         while True:
             self._limiter.acquire(self._stop)
             tried.add(self._form)
             try:
-                answer = self._send(operation, method, path_for, json=json, params=params)
+                answer = self._send(operation, method, path_for, data=data, params=params)
             except _TRANSIENT as exc:
                 cause = "timeout" if isinstance(exc, requests.Timeout) else "connection"
                 self._retry_after_wait(operation, cause, self._policy.backoff(attempt), type(exc).__name__)
@@ -226,6 +229,7 @@ class SekoiaClient:
                 delay = self._policy.rate_limited(answer.retry_after, attempt)
                 # Every thread sharing the limiter waits, not only this one.
                 self._limiter.pause_until(time.monotonic() + delay)
+                self._limiter.throttled()
                 self._note_retry(operation, "rate_limited", delay, "429 Too Many Requests")
                 attempt += 1
                 continue
@@ -241,6 +245,7 @@ class SekoiaClient:
                 self._retry_after_wait(operation, "auth", self._policy.auth_failed(), reason)
                 continue
             self._set_auth(True, "")
+            self._limiter.succeeded()
             if protocol.is_collection_not_found(status, answer.body) and self._switch_form(tried):
                 continue
             return answer
@@ -251,16 +256,18 @@ class SekoiaClient:
         method: str,
         path_for: PathFor,
         *,
-        json: Any = None,
+        data: bytes | None = None,
         params: Mapping[str, str] | None = None,
     ) -> _Answer:
         """One HTTP exchange, with metrics. Transport errors propagate."""
         url = self.base_url + path_for(protocol.path_id(self.collection_uuid, self._form))
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         started = time.monotonic()
         try:
             response = self._session.request(
-                method, url, json=json, params=params, headers=headers, timeout=self._timeout
+                method, url, data=data, params=params, headers=headers, timeout=self._timeout
             )
             body: Any = None
             if response.content:

@@ -20,6 +20,10 @@ __all__ = ["RateLimiter", "Stopped"]
 class RateLimiter:
     """Token bucket: `rate` requests per second on average, at most `burst` back to back."""
 
+    MIN_MARGIN = 0.01
+    MAX_MARGIN = 0.3
+    MARGIN_DECAY = 0.0002
+
     def __init__(
         self,
         rate: float = protocol.DEFAULT_RATE,
@@ -35,6 +39,10 @@ class RateLimiter:
         self._tokens = float(burst)
         self._refilled_at = clock()
         self._paused_until = 0.0
+        # Requests leave a Python process with some jitter, so running at exactly the budget lets a
+        # strict firewall count one request too many now and then. The limiter keeps a safety
+        # margin that doubles on every 429 and shrinks slowly with every success (AIMD).
+        self._margin = self.MIN_MARGIN
 
     def acquire(self, stop: threading.Event) -> None:
         """Block until a request may be sent; raise Stopped as soon as `stop` is set."""
@@ -55,12 +63,28 @@ class RateLimiter:
             if now < self._paused_until:
                 return self._paused_until - now
             if now > self._refilled_at:
-                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.rate)
+                rate = self.effective_rate
+                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * rate)
                 self._refilled_at = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return 0.0
-            return (1.0 - self._tokens) / self.rate
+            return (1.0 - self._tokens) / self.effective_rate
+
+    @property
+    def effective_rate(self) -> float:
+        """The configured rate less the current safety margin."""
+        return self.rate / (1.0 + self._margin)
+
+    def throttled(self) -> None:
+        """Sekoia answered 429: widen the safety margin."""
+        with self._lock:
+            self._margin = min(self.MAX_MARGIN, self._margin * 2)
+
+    def succeeded(self) -> None:
+        """A request went through: narrow the margin a little."""
+        with self._lock:
+            self._margin = max(self.MIN_MARGIN, self._margin - self.MARGIN_DECAY)
 
     def pause_until(self, deadline: float) -> None:
         """Hold every caller until the monotonic `deadline` (a later pause wins); resume without a burst."""

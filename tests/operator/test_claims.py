@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -191,3 +192,15 @@ def test_endless_conflicts_give_up_with_claim_conflict() -> None:
 
     with pytest.raises(ClaimConflict):
         claims.acquire(Flapping(), _req(_holder(1)))
+
+
+def test_resync_is_frequent_for_waiters_and_spaced_for_holders() -> None:
+    from sekoia_intel_operator import reconcile
+
+    assert reconcile.resync_due("ns", "never-seen", True, 300)
+    assert reconcile.resync_due("ns", "waiter", False, 300)
+    reconcile._last_full["ns/holder"] = time.monotonic()
+    assert not reconcile.resync_due("ns", "holder", True, 300)
+    assert reconcile.resync_due("ns", "holder", True, 0)
+    reconcile.forget("ns", "holder")
+    assert reconcile.resync_due("ns", "holder", True, 300)

@@ -640,3 +640,78 @@ def test_no_secret_value_in_events_conditions_logs_or_annotations(
     for text in dumps:
         for value in (*SECRET_VALUES, *encoded):
             assert value not in text
+
+
+def test_runtime_failure_states_become_precise_reasons(
+    start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
+) -> None:
+    """kwok never runs the container, so the kubelet's verdicts are written into the Pod status by hand,
+    exactly as a kubelet reports them; the operator must turn them into precise conditions and Events."""
+    op = start_operator()
+    create_secret(api, namespace)
+    create(api, namespace, manifest("feed", collection()))
+    wait_condition(api, namespace, "feed", "Ready", "True", op=op)
+    pod = api["core"].list_namespaced_pod(namespace).items[0]
+
+    def kubelet_reports(state: dict[str, Any], last: dict[str, Any] | None = None, restarts: int = 0) -> None:
+        status = {
+            "name": "runtime",
+            "image": pod.spec.containers[0].image,
+            "imageID": "",
+            "ready": False,
+            "started": False,
+            "restartCount": restarts,
+            "state": state,
+            "lastState": {"terminated": last} if last else {},
+        }
+        body = {
+            "status": {
+                "containerStatuses": [status],
+                "conditions": [
+                    {"type": "Ready", "status": "False"},
+                    {"type": "ContainersReady", "status": "False"},
+                ],
+            }
+        }
+        api["core"].patch_namespaced_pod_status(pod.metadata.name, namespace, body)
+
+    kubelet_reports(
+        {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s restarting failed container"}},
+        last={
+            "exitCode": 2,
+            "reason": "Error",
+            "message": "opencti stream 5f3e not found (404)",
+            "startedAt": "2024-01-01T00:00:00Z",
+            "finishedAt": "2024-01-01T00:00:01Z",
+        },
+        restarts=3,
+    )
+    obj = wait_condition(api, namespace, "feed", "Stalled", "True", "CrashLoopBackOff", op)
+    assert "opencti stream 5f3e not found (404)" in condition(obj, "Ready")["message"]
+    assert obj["status"]["runtime"]["restarts"] == 3
+    assert obj["status"]["runtime"]["lastTerminationMessage"] == "opencti stream 5f3e not found (404)"
+    wait_until(
+        lambda: any(
+            e.reason == "CrashLoopBackOff" and e.type == "Warning"
+            for e in api["core"]
+            .list_namespaced_event(namespace, field_selector="involvedObject.name=feed")
+            .items
+        ),
+        WAIT,
+        "a CrashLoopBackOff Warning event",
+    )
+
+    kubelet_reports({"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope:1"'}})
+    obj = wait_condition(api, namespace, "feed", "Stalled", "True", "ImagePullBackOff", op)
+    assert "nope:1" in condition(obj, "RuntimeAvailable")["message"]
+
+    kubelet_reports(
+        {
+            "waiting": {
+                "reason": "CreateContainerConfigError",
+                "message": "couldn't find key sekoia-api-key in Secret " + namespace + "/creds",
+            }
+        }
+    )
+    obj = wait_condition(api, namespace, "feed", "Stalled", "True", "CreateContainerConfigError", op)
+    assert "sekoia-api-key" in condition(obj, "Ready")["message"]

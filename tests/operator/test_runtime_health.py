@@ -149,3 +149,15 @@ def test_terminating_pods_are_ignored() -> None:
 def test_long_termination_messages_are_truncated() -> None:
     msg = termination_message({"lastState": {"terminated": {"message": "x" * 5000}}})
     assert msg is not None and len(msg) == 1024 and msg.endswith("...")
+
+
+def test_only_pods_in_trouble_need_attention() -> None:
+    from sekoia_intel_operator.runtime_health import pod_needs_attention
+
+    assert not pod_needs_attention(_pod()["status"])
+    assert not pod_needs_attention(_pod({"reason": "ContainerCreating"})["status"])
+    assert pod_needs_attention(_pod({"reason": "CrashLoopBackOff"})["status"])
+    assert pod_needs_attention(_pod(restarts=1)["status"])
+    assert pod_needs_attention(_pod(phase="Failed")["status"])
+    pending = _pod(phase="Pending", conditions=[{"type": "PodScheduled", "status": "False"}])
+    assert pod_needs_attention(pending["status"])

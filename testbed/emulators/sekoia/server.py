@@ -220,12 +220,18 @@ class SekoiaEmulator:
         started = time.monotonic()
         options = self._options
         plan = self.faults.plan()
+        key = bearer_key(authorization)
+        # A firewall counts requests when they arrive, before any processing time.
+        throttled_for = None
+        if plan.storm_status is None and options.rate_limit is not None:
+            throttled_for = self.limiter.check(
+                key or f"anonymous@{client}", options.rate_limit, options.rate_window
+            )
         if plan.delay:
             time.sleep(plan.delay)
         if plan.drop and not self.faults.settings.drop_after_apply:
             self.log.record(method, path, query, None, started, 0)
             return None
-        key = bearer_key(authorization)
         reply = None
         if plan.storm_status is not None:
             reply = error_reply(plan.storm_status, "Injected storm", "EMULATOR_STORM")
@@ -233,12 +239,10 @@ class SekoiaEmulator:
                 reply.headers["Retry-After"] = str(int(plan.storm_retry_after + 0.999))
             elif plan.storm_status == 429 and options.retry_after:
                 reply.headers["Retry-After"] = "1"
-        elif options.rate_limit is not None:
-            wait = self.limiter.check(key or f"anonymous@{client}", options.rate_limit, options.rate_window)
-            if wait is not None:
-                reply = error_reply(429, "Too many requests", "RATE_LIMITED")
-                if options.retry_after:
-                    reply.headers["Retry-After"] = retry_after_header(wait)
+        elif throttled_for is not None:
+            reply = error_reply(429, "Too many requests", "RATE_LIMITED")
+            if options.retry_after:
+                reply.headers["Retry-After"] = retry_after_header(throttled_for)
         if reply is None and plan.error_status is not None:
             reply = error_reply(plan.error_status, "Injected server error", "EMULATOR_ERROR")
         if reply is None:
