@@ -51,5 +51,11 @@ demo: venv binaries
 	@echo "make demo: the environment is ready (virtualenv in $(VENV), control-plane binaries built)."
 	@echo "The end-to-end demo scenario is not implemented yet."
 
+bench-runtime: venv
+	$(BIN)/python benchmarks/runtime_bench.py $(BENCH_ARGS)
+
+bench-operator: venv binaries
+	$(BIN)/python benchmarks/operator_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache

@@ -21,9 +21,8 @@ from pathlib import Path
 from connector_runtime.conversion import convert_indicator
 from connector_runtime.stream.events import parse_event
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
-from testbed.emulators.sekoia.options import EmulatorOptions
-from testbed.emulators.sekoia.server import SekoiaEmulator
-from testbed.processes import wait_until
+from testbed.emulators.sekoia.remote import RemoteEmulator
+from testbed.processes import ManagedProcess, wait_until
 from testbed.runtime_process import RuntimeProcess, runtime_env
 from testbed.workload import FEED, build_workload
 
@@ -62,15 +61,36 @@ def _proc_stats(pid: int) -> tuple[float, int]:
     return cpu, peak
 
 
-def replay(events: int, latency: float, workdir: Path) -> dict[str, float | int]:
+def replay(events: int, latency: float, workdir: Path, firewall: str) -> dict[str, float | int]:
     """Run one runtime over ``events`` indicator creates; return the measured figures."""
     work = build_workload(events, seed=5, churn=0, profile=FEED)
     expected = work.expected_values()
-    options = EmulatorOptions(rate_limit=5, rate_window=1.0)
-    with (
-        OpenCTIEmulator(token=TOKEN, streams=[STREAM]) as opencti,
-        SekoiaEmulator({KEY}, [COLLECTION], options) as sekoia,
-    ):
+    # Sekoia's emulator runs in its own process: sharing an interpreter (and its GIL) with the
+    # OpenCTI emulator would distort the arrival times its rate limiter judges.
+    sekoia_process = ManagedProcess(
+        "sekoia-emulator",
+        [
+            sys.executable,
+            "-m",
+            "testbed.emulators.sekoia",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--collection",
+            COLLECTION,
+            "--rate-limit",
+            "5",
+            "--rate-window",
+            "1",
+            *(["--rate-burst", "5"] if firewall == "bucket" else []),
+        ],
+        workdir / "sekoia.log",
+    ).start()
+    wait_until(lambda: "http" in (workdir / "sekoia.log").read_text(), 30, "the Sekoia emulator")
+    sekoia_url = next(w for w in (workdir / "sekoia.log").read_text().split() if w.startswith("http"))
+    sekoia = RemoteEmulator(sekoia_url)
+    with OpenCTIEmulator(token=TOKEN, streams=[STREAM]) as opencti:
         sekoia.set_faults(latency=latency * 0.75, latency_jitter=latency * 0.5)
         opencti.add_bundle([op.obj for op in work.operations])
         env = runtime_env(
@@ -95,6 +115,7 @@ def replay(events: int, latency: float, workdir: Path) -> dict[str, float | int]
         cpu, peak = _proc_stats(runtime.process.pid)
         code, stop_seconds = runtime.terminate()
         requests = sekoia.requests()
+    sekoia_process.stop()
     pushes = [r for r in requests if r["method"] == "POST" and r["status"] in (200, 201, 202)]
     first = min(r["time"] for r in pushes)
     last = max(r["time"] + (r.get("duration") or 0) for r in pushes)
@@ -122,12 +143,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--latency", type=float, default=0.15, help="mean Sekoia answer time, seconds")
+    parser.add_argument(
+        "--firewall",
+        choices=("bucket", "sliding"),
+        default="bucket",
+        help="how the emulated Sekoia counts 5 requests/s: token bucket (burst 5) or strict sliding window",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "runtime.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     capacity = conversion_capacity(20_000)
     with tempfile.TemporaryDirectory(prefix="sis-bench-") as tmp:
-        figures = replay(args.events, args.latency, Path(tmp))
+        figures = replay(args.events, args.latency, Path(tmp), args.firewall)
     result = {
         "benchmark": "connector-runtime bulk replay",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -137,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
         },
         "sekoia_latency_seconds": args.latency,
+        "sekoia_rate_limiter": f"5 requests/s, {args.firewall}",
         "workload": "one feed replayed: 90 days of indicators, 90-day validity, one kill-chain set, "
         "ipv4/domain/sha256/url values",
         "conversion_events_per_second_one_core": round(capacity),

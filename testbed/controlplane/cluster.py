@@ -221,6 +221,9 @@ class LocalCluster:
                 f"--node-port={free_port()}",
                 f"--server-address=127.0.0.1:{free_port()}",
                 "--cidr=10.244.0.1/24",
+                # Renew the fake node's Lease well inside the controller-manager's grace period;
+                # by default kwok's node status updates are too rare and the node turns NotReady.
+                "--node-lease-duration-seconds=40",
             ],
         )
 

@@ -537,3 +537,16 @@ def test_process_mode_prints_base_url_and_serves() -> None:
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_token_bucket_rate_limit_tolerates_bursts_but_not_a_higher_average() -> None:
+    from testbed.emulators.sekoia.faults import SlidingWindowLimiter
+
+    limiter = SlidingWindowLimiter()
+    # a burst of 5 passes, the 6th waits for a refill of 1/5 s
+    assert all(limiter.check("k", 5, 1.0, burst=5) is None for _ in range(5))
+    wait = limiter.check("k", 5, 1.0, burst=5)
+    assert wait is not None and 0.15 < wait <= 0.2
+    # the strict sliding window refuses the 6th in the same second as well
+    assert all(limiter.check("s", 5, 1.0) is None for _ in range(5))
+    assert limiter.check("s", 5, 1.0) is not None

@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from operator_helpers import node_heartbeat
 from sekoia_intel_operator import naming
 
 from testbed.processes import ManagedProcess, free_port, wait_until
@@ -48,13 +47,6 @@ def crd(cluster: Any) -> None:
     """The CRD, applied once per module and Established."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{PLURAL}.{GROUP}", "--timeout=60s")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def fake_node_heartbeat(cluster: Any) -> Iterator[None]:
-    """See operator_helpers.node_heartbeat (a testbed workaround)."""
-    with node_heartbeat(cluster.api_client()):
-        yield
 
 
 class Operator:

@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rate-limit", type=int, default=None, help="requests per window per key")
     p.add_argument("--rate-window", type=float, default=1.0, help="seconds")
+    p.add_argument(
+        "--rate-burst", type=int, default=None, help="token-bucket capacity (default: strict sliding window)"
+    )
     p.add_argument("--no-retry-after", action="store_true", help="answer 429 without Retry-After")
     p.add_argument("--quota", type=int, default=None)
     p.add_argument("--quota-scope", choices=QUOTA_SCOPES, default="community")
@@ -79,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_after=not args.no_retry_after,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
+        rate_burst=args.rate_burst,
         quota=args.quota,
         quota_scope=args.quota_scope,
         quota_status=args.quota_status,

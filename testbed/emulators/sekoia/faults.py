@@ -22,10 +22,15 @@ class SlidingWindowLimiter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accepted: dict[str, deque[float]] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}
 
-    def check(self, key: str, limit: int, window: float) -> float | None:
-        """Count a request; return None if allowed, else the seconds until a slot frees up."""
+    def check(self, key: str, limit: int, window: float, burst: int | None = None) -> float | None:
+        """Count a request; return None if allowed, else the seconds until a slot frees up.
+
+        With ``burst`` the key has a token bucket of that capacity instead of a sliding window."""
         now = time.monotonic()
+        if burst is not None:
+            return self._bucket(key, limit / window, burst, now)
         with self._lock:
             stamps = self._accepted.setdefault(key, deque())
             while stamps and stamps[0] <= now - window:
@@ -35,10 +40,21 @@ class SlidingWindowLimiter:
                 return None
             return max(stamps[0] + window - now, 0.0)
 
+    def _bucket(self, key: str, rate: float, burst: int, now: float) -> float | None:
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / rate
+
     def reset(self) -> None:
         """Forget every key's history."""
         with self._lock:
             self._accepted.clear()
+            self._buckets.clear()
 
 
 @dataclass

@@ -37,6 +37,10 @@ class EmulatorOptions:
     # Requests per `rate_window` seconds per API key; None disables the limiter.
     rate_limit: int | None = None
     rate_window: float = 1.0
+    # GUESS: how the firewall counts. None: a strict sliding window (never more than `rate_limit`
+    # arrivals in any `rate_window`). A number: a token bucket of that capacity refilled at
+    # rate_limit/rate_window, i.e. the average rate with short bursts tolerated, as API gateways do.
+    rate_burst: int | None = None
     # Active IOC cap; `quota_scope` says whether it counts the whole community or one collection.
     quota: int | None = None
     quota_scope: str = "community"

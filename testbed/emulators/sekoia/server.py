@@ -225,7 +225,7 @@ class SekoiaEmulator:
         throttled_for = None
         if plan.storm_status is None and options.rate_limit is not None:
             throttled_for = self.limiter.check(
-                key or f"anonymous@{client}", options.rate_limit, options.rate_window
+                key or f"anonymous@{client}", options.rate_limit, options.rate_window, options.rate_burst
             )
         if plan.delay:
             time.sleep(plan.delay)

@@ -3,7 +3,7 @@
 Prints, and writes as JSON, the time from the first create until every resource is Ready and the
 operator's peak RSS (VmHWM of the operator process). Targets: all Ready within 120 s, RSS <= 250 MB.
 
-    .venv/bin/python tests/operator/bench_operator.py [--count 500] [--output benchmarks/operator-scale.json]
+    make bench-operator   (or: .venv/bin/python benchmarks/operator_bench.py [--count 500])
 """
 
 from __future__ import annotations
@@ -19,16 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from kubernetes import client
+from sekoia_intel_operator import naming
 
-from kubernetes import client  # noqa: E402
-from operator_helpers import node_heartbeat  # noqa: E402
-from sekoia_intel_operator import naming  # noqa: E402
+from testbed.controlplane.cluster import LocalCluster
+from testbed.processes import ManagedProcess, free_port, wait_until
 
-from testbed.controlplane.cluster import LocalCluster  # noqa: E402
-from testbed.processes import ManagedProcess, free_port, wait_until  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TARGET_SECONDS, TARGET_RSS_MB = 120.0, 250.0
 
@@ -104,33 +101,32 @@ def run(count: int, output: Path, timeout: float) -> dict[str, Any]:
             env=env,
         ).start()
         try:
-            with node_heartbeat(api_client):
-                wait_until(
-                    lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0, 30, "API"
-                )
-                time.sleep(3)  # let the operator finish its initial listing
-                started = time.monotonic()
-                with ThreadPoolExecutor(16) as pool:
-                    list(
-                        pool.map(
-                            lambda i: custom.create_namespaced_custom_object(
-                                naming.API_GROUP, naming.API_VERSION, namespace, naming.PLURAL, _manifest(i)
-                            ),
-                            range(count),
-                        )
+            wait_until(
+                lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0, 30, "API"
+            )
+            time.sleep(3)  # let the operator finish its initial listing
+            started = time.monotonic()
+            with ThreadPoolExecutor(16) as pool:
+                list(
+                    pool.map(
+                        lambda i: custom.create_namespaced_custom_object(
+                            naming.API_GROUP, naming.API_VERSION, namespace, naming.PLURAL, _manifest(i)
+                        ),
+                        range(count),
                     )
-                created = time.monotonic() - started
-                peak = 0.0
-                ready = 0
-                deadline = started + timeout
-                while time.monotonic() < deadline:
-                    peak = max(peak, _peak_rss_mb(operator.pid))
-                    ready = _ready_count(custom, namespace)
-                    if ready == count:
-                        break
-                    time.sleep(1)
-                elapsed = time.monotonic() - started
+                )
+            created = time.monotonic() - started
+            peak = 0.0
+            ready = 0
+            deadline = started + timeout
+            while time.monotonic() < deadline:
                 peak = max(peak, _peak_rss_mb(operator.pid))
+                ready = _ready_count(custom, namespace)
+                if ready == count:
+                    break
+                time.sleep(1)
+            elapsed = time.monotonic() - started
+            peak = max(peak, _peak_rss_mb(operator.pid))
         finally:
             operator.stop()
     result = {
@@ -156,7 +152,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "operator-scale.json")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "operator.json")
     args = parser.parse_args()
     result = run(args.count, args.output, args.timeout)
     print(json.dumps(result, indent=2))
