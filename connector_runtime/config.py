@@ -117,7 +117,7 @@ class RuntimeSettings(BaseSettings):
         60.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_MAX_BACKOFF_SECONDS"
     )
     auth_retry_seconds: float = Field(30.0, gt=0, le=3600, validation_alias="SEKOIA_INTEL_AUTH_RETRY_SECONDS")
-    queue_size: int = Field(5000, ge=10, le=1_000_000, validation_alias="RUNTIME_QUEUE_SIZE")
+    queue_size: int = Field(1000, ge=10, le=1_000_000, validation_alias="RUNTIME_QUEUE_SIZE")
     http_port: int = Field(8080, ge=0, le=65535, validation_alias="RUNTIME_HTTP_PORT")
     state_save_interval_seconds: float = Field(
         5.0, ge=1, le=40, validation_alias="RUNTIME_STATE_SAVE_INTERVAL_SECONDS"

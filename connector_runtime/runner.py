@@ -9,6 +9,7 @@ something failed (the reason goes to the termination-message file).
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
@@ -98,6 +99,7 @@ class Runtime:
         # I/O thread waits up to the switch interval for the GIL at every socket call; a shorter
         # interval keeps request departures close to the rate limiter's schedule.
         sys.setswitchinterval(0.0005)
+        _limit_malloc_arenas()
         setup_logging(s.log_level, self._secrets)
         signal.signal(signal.SIGTERM, lambda *_: self.shutdown_requested.set())
         signal.signal(signal.SIGINT, lambda *_: self.shutdown_requested.set())
@@ -193,6 +195,16 @@ class Runtime:
             handler.flush()
         sys.stdout.flush()
         return code
+
+
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread its own malloc arena; with a dozen threads that fragments into tens
+    of MB of resident memory for nothing. Same effect as MALLOC_ARENA_MAX, set from inside."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,111 @@
+{{/* Names are truncated to 63 characters: Kubernetes label values and Service names allow no more. */}}
+{{- define "sis.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "sis.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sis.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sis.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "sis.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "sis.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: sekoia-intel-sync
+{{- end -}}
+
+{{- define "sis.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "sis.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* One image for the operator and the runtimes; a digest pins it more strongly than a tag. */}}
+{{- define "sis.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sis.runtimeImage" -}}
+{{- default (include "sis.image" .) .Values.runtimeImage -}}
+{{- end -}}
+
+{{- define "sis.claimsNamespace" -}}
+{{- default .Release.Namespace .Values.claimsNamespace -}}
+{{- end -}}
+
+{{- define "sis.peeringName" -}}
+{{- default (include "sis.fullname" .) .Values.peering.name -}}
+{{- end -}}
+
+{{- define "sis.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "sis.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* The ValidatingWebhookConfiguration is cluster-scoped: its name carries the release namespace. */}}
+{{- define "sis.webhookConfigName" -}}
+{{- printf "%s-%s" .Release.Namespace (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The operator's command line, also read by the tests to start the operator exactly as the chart does.
+Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole configuration.
+*/}}
+{{- define "sis.args" -}}
+- --claims-namespace={{ include "sis.claimsNamespace" . }}
+{{- if .Values.watchNamespaces }}
+{{- range .Values.watchNamespaces }}
+- --namespace={{ . }}
+{{- end }}
+{{- else }}
+- --all-namespaces
+{{- end }}
+{{- if .Values.peering.enabled }}
+- --peering={{ include "sis.peeringName" . }}
+{{- else }}
+- --standalone
+{{- end }}
+- --resync-interval={{ .Values.operator.resyncInterval }}
+- --max-workers={{ .Values.operator.maxWorkers }}
+- --liveness-port={{ .Values.livenessPort }}
+- --metrics-port={{ .Values.metrics.port }}
+{{- if eq .Values.operator.logLevel "debug" }}
+- --verbose
+{{- else if eq .Values.operator.logLevel "warning" }}
+- --quiet
+{{- end }}
+{{- if .Values.webhook.enabled }}
+- --webhook
+- --webhook-port={{ .Values.webhook.port }}
+- --webhook-certfile=/etc/sekoia-intel-sync/webhook/tls.crt
+- --webhook-keyfile=/etc/sekoia-intel-sync/webhook/tls.key
+{{- end }}
+{{- range .Values.operator.extraArgs }}
+- {{ . | quote }}
+{{- end }}
+{{- end -}}
