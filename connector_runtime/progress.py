@@ -66,6 +66,16 @@ def progress_snapshot(tracker: PositionTracker, now: float | None = None) -> dic
     return snapshot
 
 
+def update_position_metrics(tracker: PositionTracker) -> None:
+    """Refresh the gauges derived from the committed position (called periodically)."""
+    committed = tracker.committed
+    committed_time = event_id_time(committed) if committed else None
+    if committed_time:
+        metrics.LAST_COMMITTED_EVENT_TIME.set(committed_time)
+    metrics.PENDING_EVENTS.set(tracker.pending_count())
+    metrics.LAG_SECONDS.set(tracker.oldest_pending_age())
+
+
 class StatusApi:
     """The one call the reporter makes, over plain HTTPS: a merge patch of the status subresource.
 

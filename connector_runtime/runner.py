@@ -24,7 +24,7 @@ from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
 from connector_runtime.health import Health, serve
 from connector_runtime.logs import setup_logging
-from connector_runtime.progress import StatusReporter, progress_snapshot
+from connector_runtime.progress import StatusReporter, progress_snapshot, update_position_metrics
 from connector_runtime.sekoia.client import SekoiaClient
 from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaError, SekoiaNotFound, Stopped
 from connector_runtime.sekoia.ratelimit import RateLimiter
@@ -162,6 +162,7 @@ class Runtime:
 
         while not self.shutdown_requested.wait(s.state_save_interval_seconds):
             self._save(bridge)
+            update_position_metrics(bridge.tracker)
 
         began = time.monotonic()
         log.info("shutting down: flushing batched values", extra={"pending": bridge.tracker.pending_count()})

@@ -62,6 +62,10 @@ def test_real_indicators_flow_and_deletions_revoke(
     still_expected = expected - {v.value for ind in deleted for v in convert_indicator(ind).values}
     _wait_active(sekoia, still_expected)
 
+    wait_until(
+        lambda: runtime.metric("sis_last_committed_event_timestamp_seconds") > 0, 10, "position metrics"
+    )
+    assert runtime.metric("sis_pending_events") == 0
     code, seconds = runtime.terminate()
     assert code == 0, runtime.log()[-3000:]
     assert seconds < 10
