@@ -65,7 +65,7 @@ def test_real_indicators_flow_and_deletions_revoke(
     wait_until(
         lambda: runtime.metric("sis_last_committed_event_timestamp_seconds") > 0, 10, "position metrics"
     )
-    assert runtime.metric("sis_pending_events") == 0
+    wait_until(lambda: runtime.metric("sis_pending_events") == 0, 10, "no pending events reported")
     code, seconds = runtime.terminate()
     assert code == 0, runtime.log()[-3000:]
     assert seconds < 10
