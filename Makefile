@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv binaries lint format test test-fast demo bench-runtime bench-operator clean
+.PHONY: help setup venv binaries lint format test test-fast demo bench-runtime bench-operator clean chart-crds
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python tools/repair_venv.py
 	touch $(STAMP)
 
 binaries:
@@ -56,6 +57,11 @@ bench-runtime: venv
 
 bench-operator: venv binaries
 	$(BIN)/python benchmarks/operator_bench.py $(BENCH_ARGS)
+
+# The chart carries a copy of the CRD (helm warns on every command about a symlink): this refreshes
+# it, and tests/packaging fails while the two differ.
+chart-crds:
+	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/crds/sekoiaintelsyncs.yaml
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
