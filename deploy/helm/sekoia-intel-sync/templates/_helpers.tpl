@@ -67,10 +67,12 @@ app.kubernetes.io/part-of: sekoia-intel-sync
 {{- printf "%s-webhook-tls" (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{/* The ValidatingWebhookConfiguration is cluster-scoped: its name carries the release namespace. */}}
-{{- define "sis.webhookConfigName" -}}
+{{/* Cluster-scoped objects (ClusterRole, webhook configuration) carry the release namespace in
+their name: two releases of the same name in different namespaces must not collide. */}}
+{{- define "sis.clusterScopedName" -}}
 {{- printf "%s-%s" .Release.Namespace (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+
 
 {{/*
 The operator's command line, also read by the tests to start the operator exactly as the chart does.

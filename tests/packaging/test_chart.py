@@ -1,0 +1,222 @@
+"""The Helm chart without a cluster: lint, render each documented mode, schema rejections."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from packaging_helpers import CHART, CRD, find, helm, render, set_args
+
+# The documented modes (chart README "Modes"); each must lint and render.
+MODES: dict[str, dict[str, str]] = {
+    "default": {},
+    "namespaced": {"watchNamespaces": "{team-a,team-b}"},
+    "cert-manager": {"webhook.certificate.source": "certManager"},
+    "cert-manager-issuer": {
+        "webhook.certificate.source": "certManager",
+        "webhook.certificate.certManager.issuerRef.name": "corp-ca",
+        "webhook.certificate.certManager.issuerRef.kind": "ClusterIssuer",
+    },
+    "ha": {
+        "replicaCount": "3",
+        "networkPolicy.enabled": "true",
+        "metrics.serviceMonitor.enabled": "true",
+        "image.digest": "sha256:" + "a" * 64,
+    },
+    "minimal": {
+        "webhook.enabled": "false",
+        "peering.enabled": "false",
+        "podDisruptionBudget.enabled": "false",
+    },
+}
+
+
+def _deployment(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    (deploy,) = find(objs, "Deployment")
+    return deploy
+
+
+def _rules(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(obj.get("rules") or [])
+
+
+def test_chart_crd_is_the_same_file_as_deploy_crds() -> None:
+    chart_copy = CHART / "crds" / CRD.name
+    assert chart_copy.read_bytes() == CRD.read_bytes(), "run `make chart-crds` after editing deploy/crds"
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_lint_and_template_each_mode(mode: str) -> None:
+    done = helm("lint", "--strict", str(CHART), *set_args(MODES[mode]))
+    assert "0 chart(s) failed" in done.stdout
+    objs = render(MODES[mode])
+    kinds = {o["kind"] for o in objs}
+    assert {"Deployment", "ServiceAccount", "ClusterRole", "Service", "CustomResourceDefinition"} <= kinds
+    deploy = _deployment(objs)
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["SIS_RUNTIME_IMAGE"] == container["image"]  # one image for operator and runtimes
+    assert deploy["spec"]["replicas"] == int(MODES[mode].get("replicaCount", "1"))
+
+
+def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert() -> None:
+    objs = render()
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--all-namespaces" in args and "--peering=rel-sekoia-intel-sync" in args
+    assert "--claims-namespace=sis-system" in args
+    (cluster_role,) = find(objs, "ClusterRole")
+    resources = {r for rule in _rules(cluster_role) for r in rule["resources"]}
+    assert {"sekoiaintelsyncs", "secrets", "deployments", "clusterkopfpeerings"} <= resources
+    assert [r["metadata"]["name"] for r in find(objs, "Role")] == ["rel-sekoia-intel-sync-claims"]
+    assert find(objs, "ClusterKopfPeering", "rel-sekoia-intel-sync")
+
+    # The caBundle the API server trusts must have signed the certificate the operator serves,
+    # for the name the API server dials (service.namespace.svc).
+    (secret,) = find(objs, "Secret")
+    (vwc,) = find(objs, "ValidatingWebhookConfiguration")
+    webhook = vwc["webhooks"][0]
+    ca = x509.load_pem_x509_certificate(base64.b64decode(webhook["clientConfig"]["caBundle"]))
+    cert = x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    cert.verify_directly_issued_by(ca)
+    names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "rel-sekoia-intel-sync-webhook.sis-system.svc" in names.get_values_for_type(x509.DNSName)
+    assert webhook["clientConfig"]["service"]["path"] == "/validate"  # kopf's path for handler "validate"
+    assert "namespaceSelector" not in webhook
+
+
+def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
+    objs = render(MODES["namespaced"])
+    (cluster_role,) = find(objs, "ClusterRole")
+    assert _rules(cluster_role) == [
+        {
+            "apiGroups": ["apiextensions.k8s.io"],
+            "resources": ["customresourcedefinitions"],
+            "verbs": ["list", "watch"],
+        },
+        {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
+    ]
+    roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in find(objs, "Role")}
+    assert roles == {
+        ("team-a", "rel-sekoia-intel-sync"),
+        ("team-b", "rel-sekoia-intel-sync"),
+        ("sis-system", "rel-sekoia-intel-sync-claims"),
+    }
+    bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in find(objs, "RoleBinding")}
+    assert bindings == roles
+    peerings = {p["metadata"]["namespace"] for p in find(objs, "KopfPeering")}
+    assert peerings == {"team-a", "team-b"}
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=team-a" in args and "--namespace=team-b" in args
+    selector = find(objs, "ValidatingWebhookConfiguration")[0]["webhooks"][0]["namespaceSelector"]
+    assert selector["matchExpressions"][0]["values"] == ["team-a", "team-b"]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_rbac_is_least_privilege(mode: str) -> None:
+    objs = render(MODES[mode])
+    for role in find(objs, "ClusterRole") + find(objs, "Role"):
+        for rule in _rules(role):
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+            if "secrets" in rule["resources"]:
+                assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+            # The chart owns the webhook configuration: the operator never needs to write one.
+            assert "validatingwebhookconfigurations" not in rule["resources"], rule
+            # Writes to peering objects are limited to this release's own.
+            if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]:
+                assert rule["resourceNames"] == ["rel-sekoia-intel-sync"]
+    (claims,) = [r for r in find(objs, "Role") if r["metadata"]["name"].endswith("-claims")]
+    assert _rules(claims) == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update", "delete"],
+        }
+    ]
+
+
+def test_pods_meet_the_restricted_profile_and_a_read_only_root() -> None:
+    pod = _deployment(render())["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = pod["containers"][0]["securityContext"]
+    assert sc == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert "/tmp" in mounts
+
+
+def test_cert_manager_mode_leaves_the_certificate_to_cert_manager() -> None:
+    objs = render(MODES["cert-manager"])
+    assert not find(objs, "Secret")
+    (cert,) = find(objs, "Certificate")
+    assert cert["spec"]["secretName"] == "rel-sekoia-intel-sync-webhook-tls"
+    assert cert["spec"]["issuerRef"] == {"name": "rel-sekoia-intel-sync-selfsigned", "kind": "Issuer"}
+    (vwc,) = find(objs, "ValidatingWebhookConfiguration")
+    assert vwc["metadata"]["annotations"]["cert-manager.io/inject-ca-from"] == (
+        "sis-system/rel-sekoia-intel-sync-webhook"
+    )
+    assert "caBundle" not in vwc["webhooks"][0]["clientConfig"]
+    objs = render(MODES["cert-manager-issuer"])
+    assert not find(objs, "Issuer")
+    assert find(objs, "Certificate")[0]["spec"]["issuerRef"]["kind"] == "ClusterIssuer"
+
+
+def test_ha_mode_extras() -> None:
+    objs = render(MODES["ha"])
+    image = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith("@sha256:" + "a" * 64)
+    assert find(objs, "PodDisruptionBudget")[0]["spec"]["maxUnavailable"] == 1
+    assert find(objs, "ServiceMonitor")[0]["spec"]["endpoints"][0]["port"] == "metrics"
+    ports = [p["ports"][0]["port"] for p in find(objs, "NetworkPolicy")[0]["spec"]["ingress"]]
+    assert ports == ["webhook", "liveness", "metrics"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicaCount": "0"}, "at '/replicaCount': minimum: got 0, want 1"),
+        ({"watchNamespaces": "{Team_A}"}, "at '/watchNamespaces/0': 'Team_A' does not match pattern"),
+        ({"webhook.certificate.source": "vault"}, "value must be one of 'helm', 'certManager'"),
+        ({"webhook.failurePolicy": "Sometimes"}, "value must be one of 'Ignore', 'Fail'"),
+        ({"image.digest": "latest"}, "at '/image/digest'"),
+        ({"operator.logLevel": "trace"}, "at '/operator/logLevel'"),
+        ({"metrics.port": "70000"}, "at '/metrics/port': maximum"),
+        ({"replicas": "2"}, "additional properties 'replicas' not allowed"),
+        ({"webhook.certificate.certManager.issuerRef.kind": "Issuer"}, "missing property 'name'"),
+        ({"replicaCount": "2", "peering.enabled": "false"}, "replicaCount > 1 needs peering.enabled=true"),
+    ],
+)
+def test_invalid_values_are_rejected_readably(values: dict[str, str], message: str) -> None:
+    done = helm("template", "rel", str(CHART), *set_args(values), check=False)
+    assert done.returncode != 0
+    assert message in done.stderr, done.stderr
+
+
+def _leaf_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if (
+            isinstance(value, dict)
+            and value
+            and key not in {"resources", "podSecurityContext", "securityContext"}
+        ):
+            keys += _leaf_keys(value, path + ".")
+        else:
+            keys.append(path)
+    return keys
+
+
+def test_readme_documents_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    missing = [k for k in _leaf_keys(defaults) if f"`{k}`" not in readme]
+    assert not missing, f"chart README lacks: {missing}"

@@ -1,0 +1,337 @@
+"""The chart in the real control plane, with real helm, and the operator under the chart's identity.
+
+kwok plays the kubelet: the chart's operator Pods are admitted, scheduled and marked Running, but
+never execute. So the operator process runs here, with the arguments and environment of the
+chart's Deployment and a token of the chart's ServiceAccount (TokenRequest API): whatever it can
+or cannot do is exactly what the chart's RBAC grants.
+
+The chart's webhook is left out of the end-to-end run: the API server would call it through the
+Service's ClusterIP, which nothing routes here (no kube-proxy). Its certificate wiring is checked
+in the cluster-wide test instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+from kstatus_rules import compute
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from packaging_helpers import CHART, EXAMPLES, ArgoHealth
+
+from testbed.processes import ManagedProcess, free_port, wait_until
+
+pytestmark = pytest.mark.cluster
+
+OPERATOR_BIN = Path(sys.executable).parent / "sekoia-intel-operator"
+GROUP, VERSION, PLURAL = "sync.sekoia-intel.dev", "v1alpha1", "sekoiaintelsyncs"
+WAIT = 90
+
+
+# ------------------------------------------------------------------------------------------ helpers
+@pytest.fixture
+def make_namespace(cluster: Any) -> Iterator[Callable[..., str]]:
+    """Factory for extra namespaces; SekoiaIntelSyncs left behind lose their finalizer at teardown
+    (after an uninstall no operator remains to remove it, and the namespace would never go)."""
+    made: list[str] = []
+
+    def make(*labels: str) -> str:
+        name = f"p-{uuid.uuid4().hex[:8]}"
+        cluster.kubectl("create", "namespace", name)
+        if labels:
+            cluster.kubectl("label", "namespace", name, *labels)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        out = cluster.kubectl("-n", name, "get", PLURAL, "-o", "name", check=False).stdout.split()
+        for obj in out:
+            cluster.kubectl(
+                "-n",
+                name,
+                "patch",
+                obj,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
+        cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def helm_install(
+    cluster: Any, release: str, namespace: str, *values: str, verb: str = "install", reuse: bool = False
+) -> str:
+    """Install or upgrade, waiting for the Deployment; returns helm's output (with NOTES.txt)."""
+    sets = [arg for v in values for arg in ("--set", v)] + (["--reuse-values"] if reuse else [])
+    return str(
+        cluster.helm(verb, release, str(CHART), "-n", namespace, "--wait", "--timeout", "120s", *sets).stdout
+    )
+
+
+def deployment(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("-n", namespace, "get", "deployment", name, "-o", "json").stdout)
+
+
+def get_sync(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
+    return json.loads(cluster.kubectl("-n", namespace, "get", PLURAL, name, "-o", "json").stdout)
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c["type"] == kind), {})
+
+
+def can_i(cluster: Any, sa: str, *args: str) -> bool:
+    """`kubectl auth can-i` as the ServiceAccount (the admin impersonates it)."""
+    done = cluster.kubectl("auth", "can-i", f"--as={sa}", *args, check=False)
+    return done.stdout.strip() == "yes"
+
+
+def apply_examples(cluster: Any, tmp_path: Path, namespace: str) -> None:
+    """deploy/examples through an overlay that only moves it to `namespace` (kubectl apply -k)."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "base").symlink_to(EXAMPLES)
+    (overlay / "kustomization.yaml").write_text(
+        yaml.safe_dump({"namespace": namespace, "resources": ["base"]})
+    )
+    cluster.kubectl("apply", "-k", str(overlay))
+
+
+class ChartOperator:
+    """The operator process started as the chart's Deployment would start it."""
+
+    def __init__(self, cluster: Any, namespace: str, name: str, sa: str, log_dir: Path) -> None:
+        spec = deployment(cluster, namespace, name)["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        assert spec["serviceAccountName"] == sa
+        self.args = list(container["args"])
+        fields = {"metadata.namespace": namespace, "metadata.name": "chart-operator-0"}
+        self.env = {
+            e["name"]: e["value"] if "value" in e else fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
+            for e in container["env"]
+        }
+        self.image = container["image"]
+        self.log_dir = log_dir
+        token = cluster.token_for(namespace, sa)
+        self.kubeconfig = cluster.kubeconfig_for_token(token, log_dir / "operator.kubeconfig")
+        self.liveness = free_port()
+        # The chart's ports are fixed; here they must not collide with other processes, and
+        # argparse keeps the last occurrence of a flag.
+        overrides = ["--liveness-port", str(self.liveness), "--metrics-port", str(free_port())]
+        env = {**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}
+        argv = [str(OPERATOR_BIN), *self.args, *overrides, "--bind-address", "127.0.0.1"]
+        self.proc = ManagedProcess("chart-operator", argv, log_dir / "operator.log", env=env).start()
+        wait_until(self._alive, 60, "the operator's liveness endpoint", on_timeout=self.log)
+
+    def _alive(self) -> bool:
+        if not self.proc.alive():
+            raise AssertionError(f"operator exited:\n{self.log()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    def log(self) -> str:
+        return self.proc.log_tail(6000)
+
+    def full_log(self) -> str:
+        return (self.log_dir / "operator.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.proc.stop(timeout=10)
+
+
+def wait_for(cluster: Any, namespace: str, what: str, cond: str, op: ChartOperator) -> None:
+    done = cluster.kubectl(
+        "-n", namespace, "wait", f"--for=condition={cond}", what, f"--timeout={WAIT}s", check=False
+    )
+    assert done.returncode == 0, f"{done.stderr}\n--- operator log ---\n{op.log()}"
+
+
+def forbidden(call: Callable[[], Any]) -> bool:
+    try:
+        call()
+    except ApiException as exc:
+        return exc.status == 403
+    return False
+
+
+# -------------------------------------------------------------------------------------------- tests
+def test_namespaced_install_reconciles_under_the_chart_identity(
+    cluster: Any, make_namespace: Callable[..., str], tmp_path: Path
+) -> None:
+    # The release namespace enforces the restricted Pod Security profile: the chart's Pods must pass.
+    release_ns = make_namespace(
+        "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/enforce-version=latest"
+    )
+    watched, other, later = make_namespace(), make_namespace(), make_namespace()
+    release, name = "e2e", "e2e-sekoia-intel-sync"
+    notes = helm_install(
+        cluster, release, release_ns, f"watchNamespaces={{{watched}}}", "webhook.enabled=false"
+    )
+    # NOTES.txt tells what to apply next, in a namespace the operator actually serves.
+    assert f"kubectl -n {watched} create secret generic sis-credentials" in notes
+    assert f"kubectl -n {watched} wait --for=condition=Ready sis/apt-feed" in notes
+    pods = json.loads(cluster.kubectl("-n", release_ns, "get", "pods", "-o", "json").stdout)["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Running"], "the chart's Pod was not admitted"
+
+    # The examples, applied before any operator runs: no status yet, so nothing is "done".
+    apply_examples(cluster, tmp_path, watched)
+    fresh = get_sync(cluster, watched, "apt-feed")
+    argo = ArgoHealth()
+    assert compute(fresh) == "InProgress" and argo(fresh)[0] == "Progressing"
+
+    op = ChartOperator(cluster, release_ns, name, name, tmp_path)
+    try:
+        assert f"--namespace={watched}" in op.args and f"--peering={name}" in op.args
+        wait_for(cluster, watched, "sis/apt-feed", "Ready", op)
+        obj = get_sync(cluster, watched, "apt-feed")
+        assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+        assert (compute(obj), argo(obj)[0]) == ("Current", "Healthy")
+        runtime = deployment(cluster, watched, obj["status"]["runtime"]["deploymentName"])
+        assert runtime["spec"]["template"]["spec"]["containers"][0]["image"] == op.image  # one image
+        peering = json.loads(cluster.kubectl("-n", watched, "get", "kopfpeering", name, "-o", "json").stdout)
+        assert "chart-operator-0" in (peering.get("status") or {}), "the operator did not join its peering"
+
+        # What this identity must be refused.
+        api = cluster.api_client(op.kubeconfig)
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        coordination = client.CoordinationV1Api(api)
+        admission = client.AdmissionregistrationV1Api(api)
+        cluster.kubectl("-n", other, "create", "secret", "generic", "elsewhere", "--from-literal=k=v")
+        assert core.read_namespaced_secret("sis-credentials", watched).metadata.name == "sis-credentials"
+        assert forbidden(lambda: core.read_namespaced_secret("elsewhere", other))
+        assert forbidden(lambda: core.list_secret_for_all_namespaces())
+        assert forbidden(lambda: apps.list_namespaced_deployment(other))
+        assert forbidden(lambda: core.create_namespaced_secret(watched, {"metadata": {"name": "x"}}))
+        lease = {"metadata": {"name": "x"}, "spec": {}}
+        assert forbidden(lambda: coordination.create_namespaced_lease(watched, lease))
+        vwc = {"metadata": {"name": "x"}, "webhooks": []}
+        assert forbidden(lambda: admission.create_validating_webhook_configuration(vwc))
+
+        # A second resource for the same collection: Stalled, which Flux and Argo CD read as failure.
+        second = yaml.safe_load((EXAMPLES / "sekoiaintelsync.yaml").read_text())
+        second["metadata"] = {"name": "second", "namespace": watched}
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(second))
+        wait_for(cluster, watched, "sis/second", "Stalled", op)
+        obj = get_sync(cluster, watched, "second")
+        assert condition(obj, "Stalled")["reason"] == "CollectionConflict"
+        assert (compute(obj), argo(obj)[0]) == ("Failed", "Degraded")
+
+        # Suspension is a desired state: Healthy for kstatus, Suspended for Argo CD.
+        cluster.kubectl(
+            "-n", watched, "patch", "sis/apt-feed", "--type=merge", "-p", '{"spec":{"suspend":true}}'
+        )
+
+        def suspended() -> bool:
+            obj = get_sync(cluster, watched, "apt-feed")
+            return bool(
+                obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+                and condition(obj, "Ready").get("reason") == "Suspended"
+                and condition(obj, "Ready").get("status") == "True"  # scaled down, no longer scaling
+            )
+
+        wait_until(suspended, WAIT, "Ready reason Suspended", on_timeout=op.log)
+        obj = get_sync(cluster, watched, "apt-feed")
+        assert (compute(obj), argo(obj)[0]) == ("Current", "Suspended")
+    finally:
+        op.stop()
+    # Least privilege but complete: nothing the operator did was refused.
+    assert "Forbidden" not in op.full_log(), op.full_log()
+
+    # Upgrade with changed values: one more namespace and two replicas (peering makes that safe).
+    helm_install(
+        cluster,
+        release,
+        release_ns,
+        f"watchNamespaces={{{watched},{later}}}",
+        "replicaCount=2",
+        verb="upgrade",
+        reuse=True,
+    )
+    spec = deployment(cluster, release_ns, name)["spec"]
+    assert spec["replicas"] == 2
+    assert f"--namespace={later}" in spec["template"]["spec"]["containers"][0]["args"]
+    cluster.kubectl("-n", later, "get", "role", name)
+    cluster.kubectl("-n", later, "get", "kopfpeering", name)
+    assert can_i(cluster, f"system:serviceaccount:{release_ns}:{name}", "-n", later, "get", "secrets")
+
+    # Uninstall: the operator and its RBAC go; the CRD, the resources and their runtimes stay.
+    cluster.helm("uninstall", release, "-n", release_ns, "--wait", "--timeout", "120s")
+    for args in (
+        ("-n", release_ns, "get", "deployment", name),
+        ("-n", release_ns, "get", "serviceaccount", name),
+        ("-n", watched, "get", "role", name),
+        ("get", "clusterrole", f"{release_ns}-{name}"),
+    ):
+        assert cluster.kubectl(*args, check=False).returncode != 0, f"still there: {args}"
+    cluster.kubectl("-n", watched, "get", "deployment", runtime["metadata"]["name"])  # owned by its resource
+    cluster.kubectl("get", "crd", f"{PLURAL}.{GROUP}")
+    cluster.kubectl("get", "crd", "kopfpeerings.kopf.dev")
+    assert sorted(cluster.kubectl("-n", watched, "get", PLURAL, "-o", "name").stdout.split()) == [
+        f"sekoiaintelsync.{GROUP}/apt-feed",
+        f"sekoiaintelsync.{GROUP}/second",
+    ]
+
+
+def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
+    cluster: Any, make_namespace: Callable[..., str]
+) -> None:
+    release_ns = make_namespace(
+        "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/enforce-version=latest"
+    )
+    elsewhere = make_namespace()
+    release, name = "cw", "cw-sekoia-intel-sync"
+    sa = f"system:serviceaccount:{release_ns}:{name}"
+    helm_install(cluster, release, release_ns)  # default values: all namespaces, webhook with Helm certs
+    try:
+        args = deployment(cluster, release_ns, name)["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert "--all-namespaces" in args and "--webhook" in args
+        assert can_i(cluster, sa, "list", "secrets", "--all-namespaces")
+        assert can_i(cluster, sa, "-n", elsewhere, "patch", f"{PLURAL}.{GROUP}", "--subresource=status")
+        assert can_i(cluster, sa, "-n", release_ns, "create", "leases.coordination.k8s.io")
+        assert not can_i(cluster, sa, "-n", elsewhere, "create", "leases.coordination.k8s.io")
+        assert not can_i(cluster, sa, "-n", elsewhere, "delete", "secrets")
+        assert not can_i(cluster, sa, "create", "validatingwebhookconfigurations")
+        assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{name}")
+        assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
+
+        def served_cert() -> tuple[bytes, bytes]:
+            vwc_name = f"{release_ns}-{name}"
+            vwc = json.loads(
+                cluster.kubectl("get", "validatingwebhookconfiguration", vwc_name, "-o", "json").stdout
+            )
+            secret = json.loads(
+                cluster.kubectl("-n", release_ns, "get", "secret", f"{name}-webhook-tls", "-o", "json").stdout
+            )
+            ca = base64.b64decode(vwc["webhooks"][0]["clientConfig"]["caBundle"])
+            return ca, base64.b64decode(secret["data"]["tls.crt"])
+
+        ca, cert = served_cert()
+        x509.load_pem_x509_certificate(cert).verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+
+        # An upgrade with changed values keeps the certificate (lookup), so the Pods do not roll for it.
+        before = deployment(cluster, release_ns, name)["spec"]["template"]["metadata"]["annotations"]
+        helm_install(cluster, release, release_ns, "operator.logLevel=debug", verb="upgrade")
+        assert served_cert() == (ca, cert)
+        after = deployment(cluster, release_ns, name)["spec"]["template"]
+        assert after["metadata"]["annotations"]["checksum/webhook-tls"] == before["checksum/webhook-tls"]
+        assert "--verbose" in after["spec"]["containers"][0]["args"]
+    finally:
+        cluster.helm("uninstall", release, "-n", release_ns, "--wait", "--timeout", "120s", check=False)
+    assert cluster.kubectl(
+        "get", "validatingwebhookconfiguration", f"{release_ns}-{name}", check=False
+    ).returncode
+    assert cluster.kubectl("get", "clusterkopfpeering", name, check=False).returncode
