@@ -5,6 +5,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
+# -P: never put the working directory on sys.path. Here it holds a folder named `operator`, which
+# would shadow the standard library's module for any interpreter that has not imported it yet
+# (a bare virtualenv running `-m pip` does exactly that).
+PY      = $(BIN)/python -P
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
@@ -21,9 +25,9 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	test -x $(BIN)/python || $(PYTHON) -P -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 binaries:
@@ -42,20 +46,20 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 test: venv binaries lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: venv
-	$(BIN)/python -m pytest -m "not cluster" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 demo: venv binaries
 	@echo "make demo: the environment is ready (virtualenv in $(VENV), control-plane binaries built)."
 	@echo "The end-to-end demo scenario is not implemented yet."
 
 bench-runtime: venv
-	$(BIN)/python benchmarks/runtime_bench.py $(BENCH_ARGS)
+	$(PY) benchmarks/runtime_bench.py $(BENCH_ARGS)
 
 bench-operator: venv binaries
-	$(BIN)/python benchmarks/operator_bench.py $(BENCH_ARGS)
+	$(PY) benchmarks/operator_bench.py $(BENCH_ARGS)
 
 # The chart carries a copy of the CRD (helm warns on every command about a symlink): this refreshes
 # it, and tests/packaging fails while the two differ.
