@@ -7,6 +7,7 @@ not come up, the tests that need it fail with the reason; they never skip.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,14 @@ import pytest
 
 from testbed.controlplane.cluster import LocalCluster
 from testbed.processes import wait_until
+
+def _interrupt(*_: object) -> None:
+    # SIGTERM (a CI time-out, a killed run) would otherwise skip fixture teardown and leave the
+    # control plane's processes running; pytest tears everything down on KeyboardInterrupt.
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _interrupt)
 
 # pycti and requests honour proxy variables even for loopback.
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
