@@ -17,6 +17,7 @@ import pytest
 from testbed.controlplane.cluster import LocalCluster
 from testbed.processes import wait_until
 
+
 def _interrupt(*_: object) -> None:
     # SIGTERM (a CI time-out, a killed run) would otherwise skip fixture teardown and leave the
     # control plane's processes running; pytest tears everything down on KeyboardInterrupt.
