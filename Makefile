@@ -51,9 +51,9 @@ test: venv binaries lint
 test-fast: venv
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
+# `make demo KEEP=1` leaves everything running until Ctrl-C (KEEP=0/no/false or empty: run and stop).
 demo: venv binaries
-	@echo "make demo: the environment is ready (virtualenv in $(VENV), control-plane binaries built)."
-	@echo "The end-to-end demo scenario is not implemented yet."
+	$(PY) -m testbed.demo $(if $(filter-out 0 no false,$(KEEP)),--keep)
 
 bench-runtime: venv
 	$(PY) benchmarks/runtime_bench.py $(BENCH_ARGS)

@@ -37,6 +37,7 @@ class LocalCluster:
     def __init__(self, run_dir: Path | None = None, bin_dir: Path | None = None) -> None:
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="sis-cluster-"))
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.bin_dir = bin_dir
         self.processes: dict[str, ManagedProcess] = {}
         self.server = ""

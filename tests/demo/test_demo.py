@@ -1,0 +1,153 @@
+"""`make demo`'s scenario, run the way `make demo < /dev/null` runs it: a subprocess without a terminal.
+
+The demo brings up its own control plane, emulators, operator and runtime, so these tests do not
+use the session's cluster fixture; they are marked ``cluster`` because they need its binaries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector_runtime.conversion import convert_indicator
+from testbed.processes import wait_until
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_FILE = ROOT / "testbed" / "data" / "sekoia-apt31-indicators.jsonl"
+COMPONENTS = {
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "opencti-emulator",
+    "sekoia-emulator",
+    "operator",
+    "connector-runtime",
+}
+
+
+def _demo(run_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-P", "-m", "testbed.demo", "--run-dir", str(run_dir), *extra]
+
+
+def _expected_values() -> set[str]:
+    """Computed here from the data file, independently of the demo's own expectation."""
+    indicators = [json.loads(line) for line in DATA_FILE.read_text().splitlines() if line.strip()]
+    return {v.value for ind in indicators for v in convert_indicator(ind).values}
+
+
+def _process_table(run_dir: Path) -> list[dict[str, Any]]:
+    return list(json.loads((run_dir / "processes.json").read_text()))
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _assert_nothing_left(run_dir: Path) -> None:
+    table = _process_table(run_dir)
+    assert {row["name"] for row in table} >= COMPONENTS
+    left = [row for row in table if _running(row["pid"])]
+    assert left == [], f"processes left running: {left}"
+    # Nothing else that names the run directory either (a grandchild the table would not list).
+    strays = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(run_dir).encode() in cmdline.read_bytes():
+                strays.append(cmdline.parent.name)
+        except OSError:
+            continue
+    assert strays == [], f"stray processes mention {run_dir}: {strays}"
+
+
+def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) -> None:
+    run_dir, report = tmp_path / "run", tmp_path / "report.json"
+    done = subprocess.run(
+        _demo(run_dir, "--report", str(report)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+
+    outcome = json.loads(report.read_text())
+    expected = _expected_values()
+    assert len(expected) == 107 and set(outcome["expected"]) == expected
+    deleted = set(outcome["deleted_values"])
+    assert len(deleted) >= 3
+    assert set(outcome["active"]) == expected - deleted, "every pushable value not deleted is active"
+    assert deleted <= set(outcome["revoked"]), "the deleted indicators are revoked in Sekoia"
+
+    conditions = {c["type"]: c for c in outcome["conditions"]}
+    assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["reason"] == "Synchronizing"
+    assert conditions["Stalled"]["status"] == "False"
+    progress = outcome["progress"]  # written by the runtime process under its own ServiceAccount
+    assert progress["valuesPushed"] >= len(expected)
+    assert progress["valuesRevoked"] >= len(deleted)
+    assert progress["pendingEvents"] == 0
+    identity = outcome["runtime_identity"]
+    assert "status: yes" in identity and "get secrets: no" in identity
+
+    out = done.stdout
+    for text in (
+        "LOCAL STAND-IN FOR A KUBELET",
+        "secretKeyRef sis-credentials/sekoia-api-key",
+        "RUNTIME_HTTP_PORT=",
+        f"{len(expected)}/{len(expected)} values in the collection",
+        "$ kubectl -n intel get sekoiaintelsyncs -o wide",
+        "CollectionClaimed",
+        "revoked",
+        "all stopped.",
+    ):
+        assert text in out, f"{text!r} missing from the demo's output"
+    # The credentials only travel through the Secret: never printed.
+    assert "demo-sekoia-" not in out and "demo-opencti-" not in out
+    _assert_nothing_left(run_dir)
+
+
+def test_interrupting_a_kept_demo_midway_stops_everything(tmp_path: Path) -> None:
+    """Ctrl-C while the runtime has just started (as in `make demo KEEP=1`): exit 130, nothing left."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        _demo(run_dir, "--keep"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        wait_until(
+            lambda: any(row["name"] == "connector-runtime" for row in _process_table(run_dir)),
+            240,
+            "the demo to start the runtime",
+            on_timeout=lambda: f"demo exited with {proc.poll()}" if proc.poll() is not None else "",
+        )
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, out[-3000:]
+    assert "interrupted" in out and "all stopped." in out
+    assert time.monotonic() - began < 60
+    _assert_nothing_left(run_dir)
