@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -296,6 +297,11 @@ def test_create_gives_expected_runtime_and_ready(
     assert get(api, namespace, "feed")["status"]["progress"]["valuesPushed"] == 42
     printed = cluster.kubectl("-n", namespace, "get", "sis", "feed").stdout
     assert "Synchronizing" in printed and "42" in printed
+    # The operator's own Prometheus endpoint counts what it did.
+    with urllib.request.urlopen(f"http://127.0.0.1:{op.metrics_port}/metrics", timeout=5) as resp:
+        exposition = resp.read().decode()
+    ok_reconciles = r'^sis_operator_reconciles_total\{trigger="[a-z]+",result="ok"\} [1-9]'
+    assert re.search(ok_reconciles, exposition, re.M)
 
 
 def test_spec_update_rolls_out_with_new_observed_generation(
