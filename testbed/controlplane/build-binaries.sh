@@ -39,6 +39,18 @@ fi
 
 command -v go >/dev/null || { log "go is not installed (need Go >= 1.25)"; exit 1; }
 mkdir -p "$BIN_DIR" "$WORK_DIR"
+# Two callers at once (make and a test, or two test processes) would share the work directories
+# and move each other's outputs away: the second one waits for the first, then finds the cache.
+exec 9>"$CACHE_ROOT/controlplane/.build.lock"
+if ! flock -n 9; then
+  log "another build is running; waiting for it"
+  flock 9
+fi
+if have_all; then
+  log "cached: $BIN_DIR"
+  echo "$BIN_DIR"
+  exit 0
+fi
 start=$(date +%s)
 
 build_kubernetes() {
