@@ -30,12 +30,17 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS, TARGET_RSS_MB = 120.0, 250.0
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """Peak resident set size (VmHWM) of a live process, in MB."""
+def _status_mb(pid: int, field: str) -> float:
+    """A memory figure of /proc/<pid>/status (VmHWM: peak resident set, VmRSS: current), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident set size of a live process, in MB."""
+    return _status_mb(pid, "VmHWM")
 
 
 def _manifest(i: int) -> dict[str, Any]:
@@ -62,6 +67,28 @@ def _ready_count(custom: client.CustomObjectsApi, namespace: str) -> int:
         if conds.get("Ready") == "True" and status.get("observedGeneration") == obj["metadata"]["generation"]:
             ready += 1
     return ready
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _count(api_client: client.ApiClient, path: str, ready: Any) -> int:
+    """How many listed objects satisfy `ready` (raw JSON: the typed models cost more than the list)."""
+    response = api_client.call_api(
+        path, "GET", auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True
+    )
+    return sum(1 for obj in json.loads(response.data)["items"] if ready(obj))
+
+
+def _running(pod: dict[str, Any]) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running"
+
+
+def _first_reached(timeline: list[dict[str, float]], key: str, count: int) -> float | None:
+    return next((row["t"] for row in timeline if row[key] >= count), None)
 
 
 def run(count: int, output: Path, timeout: float) -> dict[str, Any]:
@@ -118,15 +145,32 @@ def run(count: int, output: Path, timeout: float) -> dict[str, Any]:
             created = time.monotonic() - started
             peak = 0.0
             ready = 0
+            procs = {"operator": operator.pid, **{n: p.pid for n, p in cluster.processes.items()}}
+            cpu_before = {name: _cpu_seconds(pid) for name, pid in procs.items()}
+            # Where the time goes: the operator's Deployments, the control plane's running Pods (kwok
+            # plays the kubelet), then the operator's Ready verdicts.
+            timeline: list[dict[str, float]] = []
             deadline = started + timeout
             while time.monotonic() < deadline:
                 peak = max(peak, _peak_rss_mb(operator.pid))
                 ready = _ready_count(custom, namespace)
+                timeline.append(
+                    {
+                        "t": round(time.monotonic() - started, 1),
+                        "deployments": _count(
+                            api_client, f"/apis/apps/v1/namespaces/{namespace}/deployments", bool
+                        ),
+                        "pods_running": _count(api_client, f"/api/v1/namespaces/{namespace}/pods", _running),
+                        "ready": ready,
+                        "operator_rss_mb": round(_status_mb(operator.pid, "VmRSS")),
+                    }
+                )
                 if ready == count:
                     break
                 time.sleep(1)
             elapsed = time.monotonic() - started
             peak = max(peak, _peak_rss_mb(operator.pid))
+            cpu_used = {name: round(_cpu_seconds(pid) - cpu_before[name], 1) for name, pid in procs.items()}
         finally:
             operator.stop()
     result = {
@@ -136,6 +180,10 @@ def run(count: int, output: Path, timeout: float) -> dict[str, Any]:
         "seconds_to_create": round(created, 1),
         "seconds_until_all_ready": round(elapsed, 1) if ready == count else None,
         "operator_peak_rss_mb": round(peak, 1),
+        "cpu_seconds_by_process": cpu_used,
+        "seconds_until_all_deployments": _first_reached(timeline, "deployments", count),
+        "seconds_until_all_pods_running": _first_reached(timeline, "pods_running", count),
+        "timeline_every_10th_sample": timeline[::10],
         "targets": {"seconds": TARGET_SECONDS, "rss_mb": TARGET_RSS_MB},
         "meets_targets": ready == count and elapsed <= TARGET_SECONDS and peak <= TARGET_RSS_MB,
         "cpus": os.cpu_count(),

@@ -15,10 +15,11 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from . import claims, metrics, naming, reconcile, runtime_health, webhook
+from . import claims, coalesce, metrics, naming, reconcile, runtime_health, webhook
 from .config import CONFIG
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
+from .login import login_with_bounded_pool
 
 GROUP, VERSION, PLURAL = naming.API_GROUP, naming.API_VERSION, naming.PLURAL
 log = logging.getLogger("sekoia_intel_operator")
@@ -76,6 +77,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     _state["kube"] = Kube(
         build_api_client(), namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout
     )
+
+
+@kopf.on.login()
+async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """Authenticate kopf as its default would, through a bounded connection pool."""
+    return await login_with_bounded_pool(CONFIG.namespaces, **kwargs)
 
 
 def _post(body: Mapping[str, Any], events: list[EventSpec]) -> None:
@@ -167,19 +174,35 @@ def finalize_sync(body: kopf.Body, **_: Any) -> None:
 # --- runtime observers: Deployment/Pod changes refresh the owner's runtime conditions -----------------
 
 
-def _refresh_owner(event_type: str | None, meta: Mapping[str, Any], namespace: str | None) -> None:
+_runtime_refreshes = coalesce.Coalescer()
+
+
+def _refresh_and_report(namespace: str, sync_name: str) -> None:
+    outcome = reconcile.refresh_runtime(_kube(), namespace, sync_name)
+    body = _kube().get_sync(namespace, sync_name) if outcome.events else None
+    if body is not None:
+        _post(body, outcome.events)
+
+
+async def _refresh_owner(event_type: str | None, meta: Mapping[str, Any], namespace: str | None) -> None:
     if event_type is None or namespace is None:
         return  # the initial listing: resumed reconciliations already cover it
     sync_name = (meta.get("annotations") or {}).get(naming.ANNOTATION_SYNC_NAME)
     if not sync_name:
         return
     try:
-        outcome = reconcile.refresh_runtime(_kube(), namespace, sync_name)
+        await _runtime_refreshes.trigger(
+            (namespace, sync_name), lambda: _refresh_and_report(namespace, sync_name)
+        )
     except ApiException as exc:
-        raise kopf.TemporaryError(f"Kubernetes API error {exc.status} {exc.reason}", delay=2) from None
-    body = _kube().get_sync(namespace, sync_name) if outcome.events else None
-    if body is not None:
-        _post(body, outcome.events)
+        # Event handlers are not retried: the next change, or the periodic resync, refreshes again.
+        log.warning(
+            "refreshing the runtime status of %s/%s failed: Kubernetes API error %s %s",
+            namespace,
+            sync_name,
+            exc.status,
+            exc.reason,
+        )
 
 
 _MANAGED: dict[str, Any] = {
@@ -189,9 +212,9 @@ _MANAGED: dict[str, Any] = {
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=_MANAGED)
-def deployment_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+async def deployment_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
     """Rollout progress of a runtime Deployment."""
-    _refresh_owner(type, meta, namespace)
+    await _refresh_owner(type, meta, namespace)
 
 
 def _pod_needs_attention(status: kopf.Status, **_: Any) -> bool:
@@ -199,9 +222,9 @@ def _pod_needs_attention(status: kopf.Status, **_: Any) -> bool:
 
 
 @kopf.on.event("", "v1", "pods", labels=_MANAGED, when=_pod_needs_attention)
-def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
+async def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
     """Failures, restarts and scheduling problems of a runtime Pod."""
-    _refresh_owner(type, meta, namespace)
+    await _refresh_owner(type, meta, namespace)
 
 
 # --- credentials: a Secret change re-reconciles the resources that reference it ----------------------
