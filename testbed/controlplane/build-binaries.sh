@@ -31,11 +31,15 @@ have_all() {
   done
 }
 
-if have_all; then
-  log "cached: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
+exit_if_cached() {
+  if have_all; then
+    log "cached: $BIN_DIR"
+    echo "$BIN_DIR"
+    exit 0
+  fi
+}
+
+exit_if_cached
 
 command -v go >/dev/null || { log "go is not installed (need Go >= 1.25)"; exit 1; }
 mkdir -p "$BIN_DIR" "$WORK_DIR"
@@ -46,11 +50,7 @@ if ! flock -n 9; then
   log "another build is running; waiting for it"
   flock 9
 fi
-if have_all; then
-  log "cached: $BIN_DIR"
-  echo "$BIN_DIR"
-  exit 0
-fi
+exit_if_cached
 start=$(date +%s)
 
 build_kubernetes() {
