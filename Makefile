@@ -12,12 +12,15 @@ PY      = $(BIN)/python -P
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv binaries lint format test test-fast demo bench-runtime bench-operator clean chart-crds
+.PHONY: help setup venv binaries lint format test test-fast demo bench bench-runtime bench-operator soak fuzz clean chart-crds
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
 	@echo "make demo   - set up and run the end-to-end demo"
 	@echo "make lint   - ruff + mypy"
+	@echo "make soak   - 10-20 min: 50,000+ events through scheduled faults on the local control plane"
+	@echo "make bench  - runtime and operator benchmarks: JSON, PNG charts and docs/benchmarks/README.md"
+	@echo "make fuzz   - the property suite (tests/property) with many more examples than in make test"
 
 setup: venv binaries
 
@@ -54,6 +57,17 @@ test-fast: venv
 # `make demo KEEP=1` leaves everything running until Ctrl-C (KEEP=0/no/false or empty: run and stop).
 demo: venv binaries
 	$(PY) -m testbed.demo $(if $(filter-out 0 no false,$(KEEP)),--keep)
+
+# Not part of `make test`: one long scenario with faults on a schedule; exit 0 only when nothing is lost.
+soak: venv binaries
+	$(PY) -m testbed.soak $(SOAK_ARGS)
+
+# Both benchmarks, then charts and the Markdown page in docs/benchmarks/.
+bench: venv binaries
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
+
+fuzz: venv
+	HYPOTHESIS_PROFILE=deep $(PY) -m pytest tests/property $(PYTEST_ARGS)
 
 bench-runtime: venv
 	$(PY) benchmarks/runtime_bench.py $(BENCH_ARGS)
