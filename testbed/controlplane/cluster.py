@@ -81,6 +81,26 @@ class LocalCluster:
         for proc in reversed(list(self.processes.values())):
             proc.stop(timeout=10)
 
+    def restart_apiserver(self, down_seconds: float = 0.0, timeout: float = 60.0) -> float:
+        """Stop kube-apiserver (SIGTERM; SIGKILL after 3 s, since it would otherwise wait up to 60 s
+        for open watches to end), keep it down for ``down_seconds``, start it again on the same
+        port with the same flags and wait for /readyz; returns the seconds it was unreachable.
+
+        Every client (operator, runtime, controller-manager, kwok) sees its connections cut and its
+        watches end, as during a control-plane upgrade."""
+        proc = self.processes["kube-apiserver"]
+        began = time.monotonic()
+        proc.stop(timeout=3)
+        time.sleep(down_seconds)
+        proc.start()
+        wait_until(
+            lambda: self._api_get("/readyz") == "ok",
+            timeout,
+            "kube-apiserver /readyz after a restart",
+            on_timeout=self.logs_text,
+        )
+        return time.monotonic() - began
+
     def cleanup(self) -> None:
         """Stop, then delete the run directory if this object created it."""
         self.stop()

@@ -144,3 +144,22 @@ def test_restricted_namespace_rejects_a_privileged_pod(cluster: LocalCluster, na
     assert done.returncode != 0
     assert "violates PodSecurity" in done.stderr
     assert "restricted" in done.stderr
+
+
+def test_api_server_restart_keeps_data_and_controllers_reconnect() -> None:
+    # Its own control plane: the soak restarts kube-apiserver under running clients, and the
+    # session's shared cluster must not see that.
+    with LocalCluster() as own:
+        own.kubectl("create", "namespace", "before")
+        own.kubectl("-n", "before", "create", "configmap", "kept", "--from-literal=k=v")
+        down = own.restart_apiserver(down_seconds=1.0)
+        assert down >= 1.0
+        data = json.loads(own.kubectl("-n", "before", "get", "configmap", "kept", "-o", "json").stdout)
+        assert data["data"] == {"k": "v"}
+        # Created after the restart: the controller-manager, scheduler and kwok have reconnected.
+        _apply(own, "before", _deployment("after-restart"))
+        wait_until(
+            lambda: _pod_phases(own, "before", "app=after-restart") == ["Running"],
+            90,
+            "a Pod of a Deployment created after the restart to run",
+        )

@@ -327,6 +327,17 @@ def test_process_mode_and_admin_api(tmp_path: Path) -> None:
         assert parse_event_id(deleted["event_id"]) < parse_event_id(loaded[0]) and len(loaded) == 3
         after = session.get(f"{admin}/events", params={"after": created}, timeout=5).json()
         assert [e["type"] for e in after] == ["update", "update", "delete", "create", "create", "create"]
+        batch = [
+            {"action": "create", "body": indicator(8)},
+            {"action": "revoke", "body": {"id": indicator(8)["id"]}},
+            {"action": "delete", "body": {"id": indicator(8)["id"]}},
+        ]
+        batched = session.post(f"{admin}/events/batch", json={"operations": batch}, timeout=5).json()
+        tail = session.get(f"{admin}/events", params={"after": loaded[-1]}, timeout=5).json()
+        assert [e["id"] for e in tail] == batched["event_ids"]
+        assert [e["type"] for e in tail] == ["create", "update", "delete"]
+        refused = session.post(f"{admin}/events/batch", json={"operations": [{"action": "nope"}]}, timeout=5)
+        assert refused.status_code == 400 and "operations[0]" in refused.json()["error"]
         faults = session.post(f"{admin}/faults", json={"fail_next_connects": 1}, timeout=5).json()
         assert faults["pending_connect_failures"] == [500]
         session.post(f"{admin}/connectors/c-9/state", json={"state": {"start_from": created}}, timeout=5)

@@ -58,6 +58,22 @@ def _post_event(app: OpenCTIEmulator, action: str, body: Any) -> AdminResult:
     return 404, {"error": f"unknown event action {action!r}"}
 
 
+def _post_batch(app: OpenCTIEmulator, body: Any) -> AdminResult:
+    """Several event actions in one call, applied in order (a soak emits tens of thousands)."""
+    operations = body.get("operations") if isinstance(body, dict) else None
+    if not isinstance(operations, list):
+        raise ValueError('batch needs {"operations": [{"action": ..., "body": ...}, ...]}')
+    event_ids: list[Any] = []
+    for index, operation in enumerate(operations):
+        if not isinstance(operation, dict) or not isinstance(operation.get("action"), str):
+            raise ValueError(f"operations[{index}] needs an 'action' and a 'body'")
+        status, answer = _post_event(app, operation["action"], operation.get("body"))
+        if status != 200:
+            raise ValueError(f"operations[{index}]: {answer['error']}")
+        event_ids.append(answer.get("event_id", answer.get("event_ids")))
+    return 200, {"event_ids": event_ids}
+
+
 def _get(app: OpenCTIEmulator, parts: list[str], query: dict[str, list[str]]) -> AdminResult:
     match parts:
         case ["health"]:
@@ -87,6 +103,8 @@ def _get(app: OpenCTIEmulator, parts: list[str], query: dict[str, list[str]]) ->
 
 def _post(app: OpenCTIEmulator, parts: list[str], body: Any) -> AdminResult:
     match parts:
+        case ["events", "batch"]:
+            return _post_batch(app, body)
         case ["events", action]:
             return _post_event(app, action, body)
         case ["load"]:
