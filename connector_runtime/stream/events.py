@@ -5,7 +5,8 @@ A message is an SSE event from pycti (``event``, ``id``, ``data`` as JSON text).
 - ``delete``, or an update with ``revoked: true`` -> REVOKE its values;
 - an ``update`` whose previous pattern (from the JSON-patch ``reverse_patch``) held values the new
   one no longer has -> PUSH the new ones and REVOKE the dropped ones;
-- anything else -> IGNORE, with the reason counted.
+- anything else -> IGNORE, with the reason counted; an indicator that is ignored (a YARA or Sigma
+  rule) keeps its object on the event so that the runtime can say which one it did not deliver.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ def parse_event(name: str, event_id: str, data: str | bytes | None) -> StreamEve
         return ignore(f"event-{name or 'unnamed'}")
     try:
         payload = json.loads(data or "")
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack, which no real event has.
         return ignore("malformed-json")
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
         return ignore("malformed-payload")
@@ -61,7 +63,10 @@ def parse_event(name: str, event_id: str, data: str | bytes | None) -> StreamEve
     if obj.get("type") != "indicator":
         return ignore("not-an-indicator")
     if obj.get("pattern_type") != "stix":
-        return ignore("not-stix-pattern")
+        if not isinstance(obj.get("id"), str):
+            return ignore("malformed-indicator")
+        # Kept on the event: an indicator that cannot be delivered is reported, never dropped quietly.
+        return StreamEvent(event_id, name, Action.IGNORE, indicator=obj, ignore_reason="not-stix-pattern")
     if not isinstance(obj.get("pattern"), str) or not isinstance(obj.get("id"), str):
         return ignore("malformed-indicator")
     if name == "merge":
@@ -93,8 +98,10 @@ def _previous_pattern(context: Any) -> str | None:
 
 def opencti_url_of(indicator: dict[str, Any], opencti_url: str) -> str | None:
     """The indicator's page on the platform (what the seed connector put in ``description``)."""
-    extension = (indicator.get("extensions") or {}).get(OPENCTI_EXTENSION) or {}
+    # Any JSON can sit in these fields: what is not the expected shape simply gives no URL.
+    extensions = indicator.get("extensions")
+    extension = extensions.get(OPENCTI_EXTENSION) if isinstance(extensions, dict) else None
     internal_id = extension.get("id") if isinstance(extension, dict) else None
-    if not internal_id:
+    if not internal_id or not isinstance(internal_id, str):
         return None
     return f"{opencti_url.rstrip('/')}/dashboard/observations/indicators/{internal_id}"

@@ -23,7 +23,7 @@ from connector_runtime.config import RuntimeSettings
 from connector_runtime.delivery.engine import DeliveryEngine
 from connector_runtime.delivery.positions import PositionTracker
 from connector_runtime.health import Health
-from connector_runtime.stream.events import Action, parse_event
+from connector_runtime.stream.events import Action, StreamEvent, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +76,25 @@ class StreamCallback:
         ticket = self.tracker.begin(event_id)
         if event.action is Action.IGNORE:
             metrics.EVENTS.labels(event.name, f"ignored:{event.ignore_reason}").inc()
+            if event.indicator is not None:
+                report_undeliverable(event)
             self.tracker.complete(ticket)
             return
         # When shutting down the event is not accepted: its ticket stays open, so the position
         # is never committed past it and the next run receives it again.
         self.engine.submit(event, ticket, keepalive=self._keepalive)
+
+
+def report_undeliverable(event: StreamEvent) -> None:
+    """An indicator none of whose pattern can become a Sekoia value (e.g. a YARA rule) is said in
+    the log and counted in ``sis_values_skipped_total``, in the same shape as skipped comparisons."""
+    reason = event.ignore_reason or "unknown"
+    metrics.VALUES_SKIPPED.labels(reason).inc()
+    pattern_type = str((event.indicator or {}).get("pattern_type"))[:200]
+    log.info(
+        "comparisons skipped",
+        extra={"indicator": event.indicator_id, "skipped": [{"comparison": pattern_type, "reason": reason}]},
+    )
 
 
 class StateBridge:

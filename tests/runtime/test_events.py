@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from connector_runtime import metrics
 from connector_runtime.stream.events import OPENCTI_EXTENSION, Action, opencti_url_of, parse_event
+from connector_runtime.stream.listener import report_undeliverable
 
 
 def _payload(obj: dict, **extra: object) -> str:
@@ -72,3 +76,28 @@ def test_parse_event_never_raises(name: str, data: str | bytes | None) -> None:
     assert event.action in set(Action)
     if event.action is Action.IGNORE:
         assert event.ignore_reason
+
+
+def test_an_ignored_indicator_is_reported_not_dropped_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    yara = {
+        **INDICATOR,
+        "id": "indicator--yara",
+        "pattern_type": "yara",
+        "pattern": "rule x { condition: true }",
+    }
+    event = parse_event("create", "1-0", _payload(yara))
+    assert event.action is Action.IGNORE and event.indicator_id == "indicator--yara"
+    before = _skipped("not-stix-pattern")
+    with caplog.at_level(logging.INFO, logger="connector_runtime.stream.listener"):
+        report_undeliverable(event)
+    assert _skipped("not-stix-pattern") == before + 1
+    record = next(r for r in caplog.records if r.getMessage() == "comparisons skipped")
+    assert record.indicator == "indicator--yara"  # type: ignore[attr-defined]
+    assert record.skipped == [{"comparison": "yara", "reason": "not-stix-pattern"}]  # type: ignore[attr-defined]
+    # Objects that are not indicators carry nothing to report.
+    assert parse_event("create", "1-0", _payload({"type": "malware", "id": "malware--1"})).indicator is None
+
+
+def _skipped(reason: str) -> float:
+    value = metrics.REGISTRY.get_sample_value("sis_values_skipped_total", {"reason": reason})
+    return value or 0.0
