@@ -321,7 +321,16 @@ class DeliveryEngine:
         while not self._slots.acquire(timeout=1.0):
             if self._stopped.is_set():
                 raise Stopped()
-        future = self._pool.submit(self._guarded, fn, *args)
+        try:
+            if self._stopped.is_set():
+                raise Stopped()
+            future = self._pool.submit(self._guarded, fn, *args)
+        except (Stopped, RuntimeError):
+            # The grace period ended while this slot was being taken and the pool is shut down
+            # (RuntimeError is how the pool says so): what was not sent stays uncommitted and comes
+            # back on the next run. This is the end of a shutdown, not an engine failure.
+            self._slots.release()
+            raise Stopped() from None
         with self._inflight_lock:
             self._inflight.add(future)
         future.add_done_callback(self._release)
