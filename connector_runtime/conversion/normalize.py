@@ -22,8 +22,10 @@ class RejectedValue(ValueError):
 Normaliser = Callable[[str], str]
 
 # Sekoia's text import is one value per line, so a line break inside a value would silently become
-# two values; other control characters are never part of a real observable either.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# two values; other control characters are never part of a real observable either. Nor is a lone
+# surrogate (a JSON `\ud800` escape gives one): it cannot be encoded as UTF-8, so the search that
+# revokes the value would fail on it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _PREFIX = re.compile(r"[0-9]{1,3}")
 _LABEL = re.compile(r"[\w-]{1,63}")  # str patterns: \w includes non-ASCII letters (IDN in U-label form)
 _LOCAL_PART = re.compile(r"[^\s@]+")

@@ -29,8 +29,14 @@ def round_valid_until(raw: Any, granularity: ValidityGranularity) -> str | None:
         return raw  # Sekoia decides; a rejection is counted, not hidden.
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    when = when.astimezone(dt.UTC)
-    return _ceil(when, granularity).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        when = when.astimezone(dt.UTC)
+        # isoformat, not strftime("%Y..."): strftime does not pad years below 1000 to four digits.
+        return _ceil(when, granularity).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except OverflowError:
+        # At the edges of the calendar (`9999-12-31T23:59:59Z` is a common "never expires") there
+        # is no later boundary to round up to: keep the timestamp as given.
+        return raw
 
 
 def _ceil(when: dt.datetime, granularity: ValidityGranularity) -> dt.datetime:
