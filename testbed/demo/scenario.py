@@ -27,6 +27,7 @@ from testbed.demo.emulators import (
 )
 from testbed.demo.kubelet import LocalContainer, plan_from_deployment, run_container
 from testbed.demo.stack import Stack
+from testbed.manifests import credentials_and_sync
 from testbed.processes import wait_until
 
 NAMESPACE = "intel"
@@ -132,27 +133,17 @@ class Scenario:
         self.out.step(f"An example Secret and SekoiaIntelSync in namespace {NAMESPACE}")
         assert self.opencti is not None and self.sekoia is not None
         self._kubectl("create", "namespace", NAMESPACE)
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE},
-            "type": "Opaque",
-            "stringData": {"opencti-token": self.opencti_token, "sekoia-api-key": self.sekoia_key},
-        }
-        sync = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SekoiaIntelSync",
-            "metadata": {"name": SYNC_NAME, "namespace": NAMESPACE},
-            "spec": {
-                "opencti": {"url": self.opencti.base_url, "streamId": STREAM_ID},
-                "sekoia": {"url": self.sekoia.base_url, "collectionId": COLLECTION},
-                "credentialsSecretRef": {"name": SECRET_NAME},
-                "connector": {"name": "apt31-demo"},
-                # Smaller, slower pushes than the defaults (100 values, 5 requests/s), so that the
-                # progress bar has something to show; they reach the Pod as SEKOIA_INTEL_* variables.
-                "push": {"batchSize": 10, "requestsPerSecond": 3},
-            },
-        }
+        secret, sync = credentials_and_sync(
+            NAMESPACE,
+            SYNC_NAME,
+            SECRET_NAME,
+            opencti=(self.opencti.base_url, STREAM_ID, self.opencti_token),
+            sekoia=(self.sekoia.base_url, COLLECTION, self.sekoia_key),
+            connector={"name": "apt31-demo"},
+            # Smaller, slower pushes than the defaults (100 values, 5 requests/s), so that the
+            # progress bar has something to show; they reach the Pod as SEKOIA_INTEL_* variables.
+            push={"batchSize": 10, "requestsPerSecond": 3},
+        )
         self._kubectl("apply", "-f", "-", input=yaml.safe_dump_all([secret, sync]))
         self.out.detail(
             f"secret/{SECRET_NAME}: keys opencti-token, sekoia-api-key (values generated for this run)"

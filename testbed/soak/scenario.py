@@ -22,6 +22,7 @@ from testbed.controlplane.cluster import LocalCluster
 from testbed.demo.emulators import EmulatorProcess, start_opencti, start_sekoia
 from testbed.demo.stack import Stack
 from testbed.emulators.sekoia.remote import RemoteEmulator
+from testbed.manifests import GROUP, PLURAL, VERSION, credentials_and_sync
 from testbed.processes import ManagedProcess, wait_until
 from testbed.soak.faults import SCHEDULE, Fault, FaultInjector, Injected
 from testbed.soak.supervisor import RuntimeSupervisor
@@ -34,7 +35,6 @@ SYNC_NAME = "soak-feed"
 SECRET_NAME = "soak-credentials"
 STREAM_ID = "9a0c2d4e-2222-4f6a-8b1c-0123456789ab"
 COLLECTION = "ioc-collection--5b6c7d8e-9f00-4a1b-8c2d-3e4f5a6b7c8d"
-GROUP, VERSION, PLURAL = "sync.sekoia-intel.dev", "v1alpha1", "sekoiaintelsyncs"
 CHUNK = 200  # events per admin call
 
 
@@ -223,26 +223,15 @@ class Soak:
         self.supervisor.wait_ready(120)
 
     def _manifests(self) -> list[dict[str, Any]]:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE},
-            "type": "Opaque",
-            "stringData": {"opencti-token": self.opencti_token, "sekoia-api-key": self.sekoia_key},
-        }
-        sync = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "SekoiaIntelSync",
-            "metadata": {"name": SYNC_NAME, "namespace": NAMESPACE},
-            "spec": {
-                "opencti": {"url": self.opencti_url, "streamId": STREAM_ID},
-                "sekoia": {"url": self.sekoia.base_url, "collectionId": COLLECTION},
-                "credentialsSecretRef": {"name": SECRET_NAME},
-                "connector": {"name": "soak"},
-                "push": {"requestsPerSecond": self.settings.requests_per_second},
-            },
-        }
-        return [secret, sync]
+        return credentials_and_sync(
+            NAMESPACE,
+            SYNC_NAME,
+            SECRET_NAME,
+            opencti=(self.opencti_url, STREAM_ID, self.opencti_token),
+            sekoia=(self.sekoia.base_url, COLLECTION, self.sekoia_key),
+            connector={"name": "soak"},
+            push={"requestsPerSecond": self.settings.requests_per_second},
+        )
 
     def _wait_for_deployment(self) -> str:
         from kubernetes import client
