@@ -37,6 +37,12 @@ def _save(figure: Figure, path: Path) -> Path:
     return path
 
 
+def _no_data(axes: Axes, text: str) -> None:
+    """An empty panel that says what is missing (older JSON has no timelines)."""
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, text, ha="center", va="center")
+
+
 def _style(axes: Axes, title: str, xlabel: str, ylabel: str) -> None:
     axes.set_title(title, fontsize=11)
     axes.set_xlabel(xlabel)
@@ -165,8 +171,7 @@ def draw_requests_per_value(runtime: dict[str, Any] | None, path: Path) -> Path 
             "push requests",
         )
     else:
-        right.set_axis_off()
-        right.text(0.5, 0.5, "no batch sizes recorded", ha="center", va="center")
+        _no_data(right, "no batch sizes recorded")
     return _save(figure, path)
 
 
@@ -196,8 +201,7 @@ def draw_rss(runtime: dict[str, Any] | None, scaling: dict[str, Any] | None, pat
             "resident memory (MB)",
         )
     else:
-        left.set_axis_off()
-        left.text(0.5, 0.5, "no runtime timeline", ha="center", va="center")
+        _no_data(left, "no runtime timeline")
     if runs:
         highest = 0.0
         for run in runs:
@@ -222,8 +226,7 @@ def draw_rss(runtime: dict[str, Any] | None, scaling: dict[str, Any] | None, pat
         _style(right, "Operator RSS", "seconds since the first create", "resident memory (MB)")
         right.legend(fontsize=8, loc="lower right")
     else:
-        right.set_axis_off()
-        right.text(0.5, 0.5, "no operator timeline", ha="center", va="center")
+        _no_data(right, "no operator timeline")
     return _save(figure, path)
 
 

@@ -37,6 +37,16 @@ COLLECTION = "ioc-collection--5f0c7a39-1d2e-4c3b-9a8f-7e6d5c4b3a21"
 BUDGET_VALUES_PER_SECOND = 100 * 5
 
 
+# What the runtime must achieve (issue 3), as written into the JSON for the report to check.
+TARGETS = {
+    "share_of_budget": ">= 0.95",
+    "api_requests_per_value": "<= 0.011",
+    "conversion_events_per_second_one_core": ">= 5000",
+    "peak_rss_mb": "<= 120",
+    "time_to_ready_seconds": "<= 3",
+}
+
+
 def conversion_capacity(events: int) -> float:
     """Stream events parsed and converted per second, pinned to one core."""
     if hasattr(os, "sched_setaffinity"):
@@ -283,13 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         "conversion_events_per_second_one_core": round(capacity),
         "budget_values_per_second": BUDGET_VALUES_PER_SECOND,
         **figures,
-        "targets": {
-            "share_of_budget": ">= 0.95",
-            "api_requests_per_value": "<= 0.011",
-            "conversion_events_per_second_one_core": ">= 5000",
-            "peak_rss_mb": "<= 120",
-            "time_to_ready_seconds": "<= 3",
-        },
+        "targets": dict(TARGETS),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

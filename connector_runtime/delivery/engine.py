@@ -21,7 +21,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from connector_runtime import metrics
-from connector_runtime.conversion import convert_indicator, convert_pattern
+from connector_runtime.conversion import Skipped, convert_indicator, convert_pattern
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
 from connector_runtime.delivery.positions import PositionTracker, Ticket
 from connector_runtime.sekoia.client import SekoiaClient
@@ -105,6 +105,16 @@ class EngineSettings:
     max_open_values: int = 50_000
     max_in_flight: int = 4
     queue_size: int = 5000
+
+
+def report_skipped(logger: logging.Logger, indicator_id: str | None, skipped: Iterable[Skipped]) -> None:
+    """Count and log what of an indicator will not reach Sekoia, with each reason (one line per
+    indicator, the shape the soak and users grep for)."""
+    entries = [{"comparison": s.comparison[:200], "reason": s.reason} for s in skipped]
+    for entry in entries:
+        metrics.VALUES_SKIPPED.labels(entry["reason"]).inc()
+    if entries:
+        logger.info("comparisons skipped", extra={"indicator": indicator_id, "skipped": entries})
 
 
 class DeliveryEngine:
@@ -213,18 +223,7 @@ class DeliveryEngine:
         progress = _Progress(ticket, self.tracker)
         indicator = event.indicator or {}
         conversion = convert_indicator(indicator)
-        for skipped in conversion.skipped:
-            metrics.VALUES_SKIPPED.labels(skipped.reason).inc()
-        if conversion.skipped:
-            log.info(
-                "comparisons skipped",
-                extra={
-                    "indicator": event.indicator_id,
-                    "skipped": [
-                        {"comparison": s.comparison[:200], "reason": s.reason} for s in conversion.skipped
-                    ],
-                },
-            )
+        report_skipped(log, event.indicator_id, conversion.skipped)
         if event.action is Action.PUSH:
             valid_from = indicator.get("valid_from")
             for value in conversion.values:

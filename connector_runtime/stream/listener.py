@@ -20,7 +20,8 @@ from typing import Any
 
 from connector_runtime import metrics
 from connector_runtime.config import RuntimeSettings
-from connector_runtime.delivery.engine import DeliveryEngine
+from connector_runtime.conversion import Skipped
+from connector_runtime.delivery.engine import DeliveryEngine, report_skipped
 from connector_runtime.delivery.positions import PositionTracker
 from connector_runtime.health import Health
 from connector_runtime.stream.events import Action, StreamEvent, parse_event
@@ -87,14 +88,9 @@ class StreamCallback:
 
 def report_undeliverable(event: StreamEvent) -> None:
     """An indicator none of whose pattern can become a Sekoia value (e.g. a YARA rule) is said in
-    the log and counted in ``sis_values_skipped_total``, in the same shape as skipped comparisons."""
-    reason = event.ignore_reason or "unknown"
-    metrics.VALUES_SKIPPED.labels(reason).inc()
-    pattern_type = str((event.indicator or {}).get("pattern_type"))[:200]
-    log.info(
-        "comparisons skipped",
-        extra={"indicator": event.indicator_id, "skipped": [{"comparison": pattern_type, "reason": reason}]},
-    )
+    the log and counted in ``sis_values_skipped_total``, like skipped comparisons."""
+    pattern_type = str((event.indicator or {}).get("pattern_type"))
+    report_skipped(log, event.indicator_id, [Skipped(pattern_type, event.ignore_reason or "unknown")])
 
 
 class StateBridge:

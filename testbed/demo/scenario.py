@@ -27,7 +27,7 @@ from testbed.demo.emulators import (
 )
 from testbed.demo.kubelet import LocalContainer, plan_from_deployment, run_container
 from testbed.demo.stack import Stack
-from testbed.manifests import credentials_and_sync
+from testbed.manifests import GROUP, PLURAL, VERSION, credentials_and_sync
 from testbed.processes import wait_until
 
 NAMESPACE = "intel"
@@ -36,7 +36,6 @@ SYNC_NAME = "apt-feed"
 SECRET_NAME = "sis-credentials"
 STREAM_ID = "5f3e1a2b-1111-4c2d-9e8f-0123456789ab"
 COLLECTION = "ioc-collection--0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-GROUP, VERSION, PLURAL = "sync.sekoia-intel.dev", "v1alpha1", "sekoiaintelsyncs"
 
 SYNC_TIMEOUT = 180.0  # the whole data set into the collection
 STATUS_TIMEOUT = 45.0  # the runtime reports its progress every 10 s

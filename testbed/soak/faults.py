@@ -136,27 +136,25 @@ class FaultInjector:
         finally:
             end()
 
-    def _sekoia_5xx_burst(self, fault: Fault) -> str:
-        self.stack.sekoia.set_faults(storm={"status": 503, "seconds": fault.hold})
+    def _storm(self, fault: Fault, status: int, **extra: Any) -> None:
+        self.stack.sekoia.set_faults(storm={"status": status, "seconds": fault.hold, **extra})
         time.sleep(fault.hold)
+
+    def _sekoia_5xx_burst(self, fault: Fault) -> str:
+        self._storm(fault, 503)
         return f"every Sekoia request answered 503 for {fault.hold:g}s"
 
     def _sekoia_429_storm_with_retry_after(self, fault: Fault) -> str:
-        storm = {"status": 429, "seconds": fault.hold, "retry_after": 2}
-        self.stack.sekoia.set_faults(storm=storm)
-        time.sleep(fault.hold)
+        self._storm(fault, 429, retry_after=2)
         return f"every Sekoia request answered 429 with Retry-After: 2 for {fault.hold:g}s"
 
     def _sekoia_429_storm_without_retry_after(self, fault: Fault) -> str:
         sekoia = self.stack.sekoia
-        self._held(
-            fault,
-            lambda: (
-                sekoia.set_options(retry_after=False),
-                sekoia.set_faults(storm={"status": 429, "seconds": fault.hold}),
-            ),
-            lambda: sekoia.set_options(retry_after=True),
-        )
+        sekoia.set_options(retry_after=False)
+        try:
+            self._storm(fault, 429)
+        finally:
+            sekoia.set_options(retry_after=True)
         return f"every Sekoia request answered 429 without Retry-After for {fault.hold:g}s"
 
     def _sekoia_latency_spike(self, fault: Fault) -> str:

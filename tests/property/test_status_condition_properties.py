@@ -48,20 +48,8 @@ def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
 # --- Kubernetes-shaped observed objects -----------------------------------------------------------
 
 WAITING_REASONS = st.one_of(
-    st.sampled_from(
-        [
-            "ContainerCreating",
-            "PodInitializing",
-            "CrashLoopBackOff",
-            "ImagePullBackOff",
-            "ErrImagePull",
-            "InvalidImageName",
-            "ErrImageNeverPull",
-            "CreateContainerConfigError",
-            "CreateContainerError",
-            "RunContainerError",
-        ]
-    ),
+    # The transient reasons, then every reason the operator treats as needing a user's change.
+    st.sampled_from(["ContainerCreating", "PodInitializing", *sorted(rh._STALLED_WAITING)]),
     CAMEL_WORDS,
 )
 TERMINATED = optional(

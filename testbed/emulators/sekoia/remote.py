@@ -58,6 +58,10 @@ class RemoteEmulator:
         """Accept a new key."""
         self._call("POST", "api-keys", {"key": key, "permissions": permissions or ["all"]})
 
+    def remove_api_key(self, key: str) -> bool:
+        """Stop accepting a key; False when the emulator did not know it."""
+        return bool(self._call("DELETE", f"api-keys/{key}").get("removed"))
+
     def reset(self) -> None:
         """Back to the initial state."""
         self._call("POST", "reset")
