@@ -6,15 +6,18 @@ import argparse
 import asyncio
 import ctypes
 import importlib
+import ipaddress
 import logging
 import os
 import random
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import config as config_module
-from .config import OperatorConfig, WebhookConfig
+from .config import NetworkPolicyConfig, OperatorConfig, WebhookConfig
+from .policy import DEFAULT_OPENCTI_SCHEMES, DEFAULT_SEKOIA_URLS, Allowlists
 
 
 def _env_int(name: str, default: int) -> int:
@@ -81,6 +84,73 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the operator create/patch this ValidatingWebhookConfiguration (needs cluster RBAC)",
     )
 
+    pol = p.add_argument_group(
+        "tenancy policy", "what a SekoiaIntelSync may choose beyond its author's own rights (repeatable)"
+    )
+    pol.add_argument(
+        "--allow-runtime-image",
+        action="append",
+        default=[],
+        metavar="IMAGE",
+        help="runtime image a resource may set (exact, or a prefix ending in *); the default always is",
+    )
+    pol.add_argument(
+        "--allow-sekoia-url",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="Sekoia.io URL pattern, e.g. https://*.sekoia.io (replaces the defaults "
+        + ", ".join(DEFAULT_SEKOIA_URLS)
+        + ")",
+    )
+    pol.add_argument(
+        "--allow-opencti-scheme",
+        action="append",
+        default=[],
+        choices=["http", "https"],
+        help="URL scheme allowed for OpenCTI (replaces the default: https)",
+    )
+    pol.add_argument(
+        "--allow-loopback", action="store_true", help="allow loopback hosts in URLs (local test beds only)"
+    )
+    pol.add_argument("--allow-pod-annotation", action="append", default=[], metavar="KEY")
+    pol.add_argument("--allow-toleration-key", action="append", default=[], metavar="KEY")
+    pol.add_argument("--allow-priority-class", action="append", default=[], metavar="NAME")
+    pol.add_argument("--allow-node-selector-key", action="append", default=[], metavar="KEY")
+    pol.add_argument("--allow-affinity", action="store_true", help="let resources set runtime.affinity")
+    pol.add_argument(
+        "--secrets-cluster-role",
+        default=os.environ.get("SIS_SECRETS_CLUSTER_ROLE", ""),
+        help="ClusterRole a namespace binds to let the operator read its Secrets (named in messages)",
+    )
+
+    net = p.add_argument_group("runtime NetworkPolicy")
+    net.add_argument(
+        "--network-policy",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give every runtime a NetworkPolicy (default on)",
+    )
+    net.add_argument(
+        "--monitoring-namespace",
+        action="append",
+        default=[],
+        help="namespace allowed to reach the runtimes' :8080 besides the operator's",
+    )
+    net.add_argument(
+        "--api-server-port",
+        action="append",
+        type=int,
+        default=[],
+        help="TCP port of the API server the runtimes may reach (default 443 and 6443)",
+    )
+    net.add_argument(
+        "--egress-cidr",
+        action="append",
+        default=[],
+        help="CIDR the runtimes may reach on their URLs' ports (default everywhere but link-local)",
+    )
+
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -98,6 +168,9 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
         cfg.runtime_image = args.runtime_image
     if args.resync_interval <= 0:
         raise ValueError("--resync-interval must be positive")
+    cfg.allowlists = _allowlists(args)
+    cfg.identity.secrets_cluster_role = args.secrets_cluster_role
+    cfg.network_policy = _network_policy(args) if args.network_policy else None
     if args.webhook:
         if bool(args.webhook_certfile) != bool(args.webhook_keyfile):
             raise ValueError("--webhook-certfile and --webhook-keyfile go together")
@@ -122,6 +195,40 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
             cafile=str(args.webhook_cafile) if args.webhook_cafile else None,
             managed_config=args.webhook_config_name,
         )
+    return cfg
+
+
+def _allowlists(args: argparse.Namespace) -> Allowlists:
+    for pattern in args.allow_sekoia_url:
+        parts = urlsplit(pattern)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"--allow-sekoia-url {pattern!r} must look like https://*.sekoia.io[/path]")
+    return Allowlists(
+        runtime_images=tuple(args.allow_runtime_image),
+        sekoia_urls=tuple(args.allow_sekoia_url) or DEFAULT_SEKOIA_URLS,
+        opencti_schemes=tuple(args.allow_opencti_scheme) or DEFAULT_OPENCTI_SCHEMES,
+        allow_loopback=args.allow_loopback,
+        pod_annotation_keys=tuple(args.allow_pod_annotation),
+        toleration_keys=tuple(args.allow_toleration_key),
+        priority_class_names=tuple(args.allow_priority_class),
+        node_selector_keys=tuple(args.allow_node_selector_key),
+        allow_affinity=args.allow_affinity,
+    )
+
+
+def _network_policy(args: argparse.Namespace) -> NetworkPolicyConfig:
+    cfg = NetworkPolicyConfig(monitoring_namespaces=list(args.monitoring_namespace))
+    if args.api_server_port:
+        if not all(0 < port < 65536 for port in args.api_server_port):
+            raise ValueError("--api-server-port must be a TCP port (1-65535)")
+        cfg.api_server_ports = list(args.api_server_port)
+    if args.egress_cidr:
+        for cidr in args.egress_cidr:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"--egress-cidr {cidr!r} is not a CIDR such as 10.0.0.0/8") from None
+        cfg.egress_cidrs = list(args.egress_cidr)
     return cfg
 
 

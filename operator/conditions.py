@@ -56,6 +56,8 @@ class Observation:
     credentials: CredentialsCheck | None = None
     runtime: RuntimeHealth | None = None
     suspended: bool = False
+    #: (reason, message) when the operator's allowlists refuse the spec: nothing is claimed or run.
+    refusal: tuple[str, str] | None = None
 
 
 Condition = dict[str, Any]
@@ -95,15 +97,20 @@ def _credentials_condition(obs: Observation) -> Condition:
 def desired_conditions(obs: Observation) -> list[Condition]:
     """The six conditions (without times) for an observation."""
     gen = obs.generation
+    blocked: tuple[str, str] | None = None
     if obs.spec_error is not None:
-        msg = f"spec is invalid: {obs.spec_error}"
+        blocked = (REASON_INVALID_SPEC, f"spec is invalid: {obs.spec_error}")
+    elif obs.refusal is not None:
+        blocked = (obs.refusal[0], f"refused by the operator's policy: {obs.refusal[1]}")
+    if blocked is not None:
+        reason, msg = blocked
         conds = [
-            _cond(READY, False, REASON_INVALID_SPEC, msg),
-            _cond(RECONCILING, False, REASON_INVALID_SPEC, msg),
-            _cond(STALLED, True, REASON_INVALID_SPEC, msg),
-            _cond(COLLECTION_CLAIMED, None, REASON_INVALID_SPEC, msg),
-            _cond(CREDENTIALS_VALID, None, REASON_INVALID_SPEC, msg),
-            _cond(RUNTIME_AVAILABLE, False, REASON_INVALID_SPEC, msg),
+            _cond(READY, False, reason, msg),
+            _cond(RECONCILING, False, reason, msg),
+            _cond(STALLED, True, reason, msg),
+            _cond(COLLECTION_CLAIMED, None, reason, msg),
+            _cond(CREDENTIALS_VALID, None, reason, msg),
+            _cond(RUNTIME_AVAILABLE, False, reason, msg),
         ]
         return [{**c, "observedGeneration": gen} for c in conds]
 

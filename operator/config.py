@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .policy import Allowlists
 from .workload import DEFAULT_RUNTIME_IMAGE
 
 
@@ -26,6 +27,35 @@ class OperatorConfig:
     request_timeout: float = 30.0
     max_workers: int = 8
     webhook: WebhookConfig | None = None
+    allowlists: Allowlists = field(default_factory=Allowlists)
+    network_policy: NetworkPolicyConfig | None = field(default_factory=lambda: NetworkPolicyConfig())
+    #: How the operator names itself in "grant me access" messages (chart: the release's names).
+    identity: OperatorIdentity = field(default_factory=lambda: OperatorIdentity())
+
+
+@dataclass
+class OperatorIdentity:
+    """The operator's ServiceAccount and the ClusterRole a namespace binds to let it read Secrets."""
+
+    namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE") or "")
+    service_account: str = field(default_factory=lambda: os.environ.get("SIS_SERVICE_ACCOUNT") or "")
+    secrets_cluster_role: str = field(
+        default_factory=lambda: os.environ.get("SIS_SECRETS_CLUSTER_ROLE") or ""
+    )
+
+
+@dataclass
+class NetworkPolicyConfig:
+    """The NetworkPolicy the operator gives each runtime (see operator/netpol.py)."""
+
+    #: Namespaces allowed to reach the runtime's :8080 besides the operator's own.
+    monitoring_namespaces: list[str] = field(default_factory=list)
+    #: Namespace of the operator itself (allowed to reach :8080); empty = none.
+    operator_namespace: str = field(default_factory=lambda: os.environ.get("POD_NAMESPACE") or "")
+    #: TCP ports of the API server as the Pod reaches it (Service port and endpoint port).
+    api_server_ports: list[int] = field(default_factory=lambda: [443, 6443])
+    #: Destinations of the egress to OpenCTI, Sekoia.io and the API server.
+    egress_cidrs: list[str] = field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
 
 
 @dataclass

@@ -34,8 +34,26 @@ def _kube() -> Kube:
     return _state["kube"]
 
 
+def _secrets_grant() -> str | None:
+    """The RoleBinding command that lets this operator read Secrets in a namespace ({namespace})."""
+    ident = CONFIG.identity
+    if not (ident.namespace and ident.service_account and ident.secrets_cluster_role):
+        return None
+    return (
+        f"kubectl -n {{namespace}} create rolebinding sekoia-intel-sync-secrets "
+        f"--clusterrole={ident.secrets_cluster_role} "
+        f"--serviceaccount={ident.namespace}:{ident.service_account}"
+    )
+
+
 def _settings() -> reconcile.Settings:
-    return reconcile.Settings(claims_namespace=CONFIG.claims_namespace, runtime_image=CONFIG.runtime_image)
+    return reconcile.Settings(
+        claims_namespace=CONFIG.claims_namespace,
+        runtime_image=CONFIG.runtime_image,
+        allowlists=CONFIG.allowlists,
+        network_policy=CONFIG.network_policy,
+        secrets_grant=_secrets_grant(),
+    )
 
 
 def build_api_client() -> client.ApiClient:
@@ -143,7 +161,14 @@ def resync(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
     )
     meta = body["metadata"]
     if not reconcile.resync_due(meta["namespace"], meta["name"], holds, CONFIG.resync_interval):
-        return
+        # Between full re-checks, one `get` of the referenced Secret notices a rotation (or a removed
+        # opt-in label) without the operator watching every Secret of the cluster.
+        try:
+            changed = reconcile.credentials_changed(_kube(), _settings(), body)
+        except ApiException as exc:
+            raise kopf.TemporaryError(f"Kubernetes API error {exc.status} {exc.reason}", delay=5) from None
+        if not changed:
+            return
     outcome = _guarded("timer", lambda: reconcile.reconcile(_kube(), _settings(), body))
     _report(body, outcome)
 
@@ -227,35 +252,6 @@ async def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, 
     await _refresh_owner(type, meta, namespace)
 
 
-# --- credentials: a Secret change re-reconciles the resources that reference it ----------------------
-
-
-@kopf.index(GROUP, VERSION, PLURAL)
-def sync_by_secret(
-    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
-) -> dict[tuple[str | None, str], str]:
-    """(namespace, Secret name) -> names of the resources referencing that Secret."""
-    secret = (spec.get("credentialsSecretRef") or {}).get("name")
-    return {(namespace, secret): name} if secret else {}
-
-
-def _referenced(namespace: str | None, name: str, **kwargs: Any) -> bool:
-    return (namespace, name) in kwargs["sync_by_secret"]
-
-
-@kopf.on.event("", "v1", "secrets", when=_referenced)
-def secret_changed(type: str, namespace: str | None, name: str, **kwargs: Any) -> None:
-    """Poke the resources using this Secret; their reconciliation re-checks it and rolls the runtime.
-
-    Only names travel from here: the Secret's body is never logged, stored or posted.
-    """
-    if type is None:
-        return
-    index: kopf.Index[Any, Any] = kwargs["sync_by_secret"]
-    for sync_name in set(index.get((namespace, name), [])):
-        _kube().poke(namespace or "", sync_name, "credentials Secret changed")
-
-
 # --- admission -----------------------------------------------------------------------------------------
 
 
@@ -279,6 +275,8 @@ def validate_sync(spec: kopf.Spec, namespace: str | None, uid: str, warnings: li
         uid=uid or None,
         claim_lookup=claim_lookup,
         secret_lookup=secret_lookup,
+        allowlists=CONFIG.allowlists,
+        default_image=CONFIG.runtime_image,
     )
     warnings.extend(verdict.warnings)
     if verdict.errors:

@@ -28,6 +28,9 @@ _COLLECTIONS = {
         "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"
     ),
     ("apps/v1", "Deployment"): "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
+    ("networking.k8s.io/v1", "NetworkPolicy"): (
+        "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}"
+    ),
 }
 
 
@@ -170,6 +173,24 @@ class Kube:
                 return False, {}
             raise
         return True, dict(secret.get("data") or {})
+
+    def read_credentials_secret(
+        self, namespace: str, name: str
+    ) -> tuple[bool, dict[str, str], dict[str, str]]:
+        """(exists, base64 data, labels) of the one Secret a resource references: a single `get`, the
+        only access to Secrets the operator has (no list, no watch). 403 propagates to the caller."""
+        try:
+            secret = _decode(
+                self.core.read_namespaced_secret(
+                    name, namespace, _preload_content=False, _request_timeout=self.timeout
+                )
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return False, {}, {}
+            raise
+        labels = dict((secret.get("metadata") or {}).get("labels") or {})
+        return True, dict(secret.get("data") or {}), labels
 
     def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The Deployment, or None."""

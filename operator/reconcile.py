@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import claims, naming, workload
+from . import claims, naming, netpol, policy, workload
 from . import conditions as cond
+from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
 from .kube import Kube, KubeClaimBackend
 from .runtime_health import RuntimeHealth, assess
-from .secrets import CredentialsCheck, check_credentials
+from .secrets import CredentialsCheck, check_credentials, not_readable
 from .spec import SpecError, SyncSpec, parse_spec
 
 
@@ -31,6 +32,11 @@ class Settings:
 
     claims_namespace: str
     runtime_image: str = workload.DEFAULT_RUNTIME_IMAGE
+    allowlists: policy.Allowlists = field(default_factory=policy.Allowlists)
+    #: None = no NetworkPolicy per runtime.
+    network_policy: NetworkPolicyConfig | None = None
+    #: "kubectl ... create rolebinding ..." that lets the operator read Secrets in `{namespace}`.
+    secrets_grant: str | None = None
 
 
 @dataclass
@@ -47,6 +53,9 @@ class Outcome:
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 _last_full: dict[str, float] = {}
+#: Last credentials verdict per resource (validity, reason, fingerprint): the cheap periodic re-check
+#: compares against it to notice a rotated or un-labelled Secret without watching any Secret.
+_last_credentials: dict[str, tuple[bool, str, str | None]] = {}
 
 
 def _lock(ref: workload.SyncRef) -> threading.Lock:
@@ -59,6 +68,7 @@ def forget(namespace: str, name: str) -> None:
     with _locks_guard:
         _locks.pop(f"{namespace}/{name}", None)
         _last_full.pop(f"{namespace}/{name}", None)
+        _last_credentials.pop(f"{namespace}/{name}", None)
 
 
 def resync_due(namespace: str, name: str, holds_claim: bool, interval: float) -> bool:
@@ -88,17 +98,71 @@ def _holder(body: Mapping[str, Any]) -> claims.Holder:
     )
 
 
-def _credentials(kube: Kube, ref: workload.SyncRef, spec: SyncSpec) -> CredentialsCheck | None:
+def _credentials(kube: Kube, settings: Settings, ref: workload.SyncRef, spec: SyncSpec) -> CredentialsCheck:
     from kubernetes.client.exceptions import ApiException
 
     secret_ref = spec.credentials_secret_ref
     try:
-        exists, data = kube.read_secret(ref.namespace, secret_ref.name)
+        exists, data, labels = kube.read_credentials_secret(ref.namespace, secret_ref.name)
     except ApiException as exc:
         if exc.status == 403:
-            return None  # not allowed to look: let the kubelet be the judge
+            # Not granted in this namespace: the namespace has not opted in to the operator.
+            grant = settings.secrets_grant.format(namespace=ref.namespace) if settings.secrets_grant else None
+            return not_readable(ref.namespace, secret_ref.name, grant)
         raise
-    return check_credentials(secret_ref.name, data, secret_ref.keys, ref.uid, exists=exists)
+    return check_credentials(
+        secret_ref.name,
+        data,
+        secret_ref.keys,
+        ref.uid,
+        exists=exists,
+        labels=labels,
+        namespace=ref.namespace,
+    )
+
+
+def _remember(ref: workload.SyncRef, check: CredentialsCheck) -> None:
+    _last_credentials[f"{ref.namespace}/{ref.name}"] = (check.valid, check.reason, check.fingerprint)
+
+
+def credentials_changed(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> bool:
+    """Whether the referenced Secret's verdict or fingerprint moved since the last reconciliation.
+
+    One `get` of one Secret: this is how a rotation reaches the runtime without the operator
+    watching (and so being able to read) every Secret of the cluster.
+    """
+    ref = _ref(body)
+    last = _last_credentials.get(f"{ref.namespace}/{ref.name}")
+    if last is None:
+        return True
+    try:
+        spec = parse_spec(body.get("spec"))
+    except SpecError:
+        return False
+    check = _credentials(kube, settings, ref, spec)
+    return (check.valid, check.reason, check.fingerprint) != last
+
+
+def _refuse(
+    kube: Kube, ref: workload.SyncRef, body: Mapping[str, Any], generation: int, verdict: policy.PolicyVerdict
+) -> Outcome:
+    """The spec asks for something the operator's allowlists refuse: run nothing, say why."""
+    outcome = Outcome()
+    with _lock(ref):
+        kube.delete_deployment(ref.namespace, naming.child_name(ref.name))
+        fresh = kube.get_sync(ref.namespace, ref.name) or body
+        previous = fresh.get("status") or {}
+        obs = cond.Observation(generation, refusal=(verdict.reason, verdict.message))
+        status = {
+            "observedGeneration": generation,
+            "conditions": cond.merge_conditions(
+                previous.get("conditions"), cond.desired_conditions(obs), cond.now_rfc3339()
+            ),
+            "runtime": {"deploymentName": naming.child_name(ref.name), "replicas": 0, "readyReplicas": 0},
+        }
+        outcome.events += _write_status(kube, ref, previous, status)
+        outcome.status = status
+    return outcome
 
 
 def _observe_runtime(
@@ -142,6 +206,10 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             outcome.events += _write_status(kube, ref, previous, error_status)
         return outcome
 
+    verdict = policy.check(spec, settings.allowlists, default_image=settings.runtime_image)
+    if not verdict.allowed:
+        return _refuse(kube, ref, body, generation, verdict)
+
     collection = naming.collection_key(spec.sekoia.url, spec.sekoia.collection_id)
     lease_name = naming.claim_name(spec.sekoia.url, spec.sekoia.collection_id)
     claim = claims.acquire(
@@ -160,27 +228,33 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             )
         )
 
-    credentials = _credentials(kube, ref, spec)
+    credentials = _credentials(kube, settings, ref, spec)
+    _remember(ref, credentials)
     deployment_name = naming.child_name(ref.name)
-    credentials_valid = credentials.valid if credentials is not None else None
+    credentials_valid = credentials.valid
     replicas = workload.desired_replicas(spec, credentials_valid=credentials_valid)
 
     with _lock(ref):
         runtime: RuntimeHealth | None = None
         image: str | None = None
-        if not claim.held:
-            # A loser must not run anything: the holder's runtime is the only consumer allowed.
+        if not claim.held or credentials.refused:
+            # A loser must not run anything: the holder's runtime is the only consumer allowed. And
+            # no Pod may reference a Secret that was not offered for this use.
             kube.delete_deployment(ref.namespace, deployment_name)
         else:
             before = kube.read_deployment(ref.namespace, deployment_name)
             deployment: dict[str, Any] | None = None
-            for obj in workload.desired_children(
+            children = workload.desired_children(
                 ref,
                 spec,
                 default_image=settings.runtime_image,
-                credentials_fingerprint=credentials.fingerprint if credentials else None,
+                credentials_fingerprint=credentials.fingerprint,
                 credentials_valid=credentials_valid,
-            ):
+            )
+            if settings.network_policy is not None:
+                # Before the Deployment: the Pod never runs unconfined, not even for a moment.
+                children.insert(-1, netpol.desired_network_policy(ref, spec, settings.network_policy))
+            for obj in children:
                 applied = kube.apply(obj)
                 if obj["kind"] == "Deployment":
                     deployment = applied

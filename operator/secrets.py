@@ -17,6 +17,15 @@ REASON_VALID = "CredentialsFound"
 REASON_SECRET_NOT_FOUND = "SecretNotFound"
 REASON_KEY_MISSING = "SecretKeyMissing"
 REASON_KEY_EMPTY = "SecretKeyEmpty"
+REASON_NOT_OPTED_IN = "SecretNotOptedIn"
+REASON_NOT_READABLE = "SecretNotReadable"
+
+#: A Secret is usable by a SekoiaIntelSync only when it carries this label with value "true": the
+#: Secret's owner, not whoever writes the SekoiaIntelSync, decides that it may leave the namespace.
+OPT_IN_LABEL = "sync.sekoia-intel.dev/credentials"
+#: Reasons that stop the runtime from existing at all (not merely scaled to zero): the Secret was not
+#: offered for this use, so no Pod may reference it.
+REFUSED_REASONS = frozenset({REASON_NOT_OPTED_IN, REASON_NOT_READABLE})
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,11 @@ class CredentialsCheck:
     reason: str
     message: str
     fingerprint: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """The Secret may not be used at all: no Deployment may reference it."""
+        return not self.valid and self.reason in REFUSED_REASONS
 
 
 def _decoded(value: str) -> bytes | None:
@@ -50,6 +64,25 @@ def fingerprint(salt: str, data: Mapping[str, str], keys: Sequence[str]) -> str:
     return digest.hexdigest()[:32]
 
 
+def opt_in_command(namespace: str, secret_name: str) -> str:
+    """The command that offers a Secret to SekoiaIntelSyncs."""
+    return f"kubectl -n {namespace} label secret {secret_name} {OPT_IN_LABEL}=true"
+
+
+def not_readable(namespace: str, secret_name: str, grant: str | None) -> CredentialsCheck:
+    """The operator got 403 reading the Secret: say which RoleBinding would let it."""
+    how = (
+        f"bind the operator's Secret-reader role in this namespace: {grant}"
+        if grant
+        else "grant the operator's ServiceAccount `get` on Secrets in this namespace with a RoleBinding"
+    )
+    return CredentialsCheck(
+        False,
+        REASON_NOT_READABLE,
+        f"the operator may not read Secret {secret_name!r} in namespace {namespace!r}; {how}",
+    )
+
+
 def check_credentials(
     secret_name: str,
     data: Mapping[str, str] | None,
@@ -57,8 +90,10 @@ def check_credentials(
     salt: str,
     *,
     exists: bool,
+    labels: Mapping[str, str] | None = None,
+    namespace: str = "",
 ) -> CredentialsCheck:
-    """Judge the Secret from its presence and base64 `data` (None when the Secret has no data).
+    """Judge the Secret from its presence, labels and base64 `data` (None when it has no data).
 
     Messages name the Secret and the keys, never their values.
     """
@@ -68,6 +103,14 @@ def check_credentials(
             REASON_SECRET_NOT_FOUND,
             f"Secret {secret_name!r} does not exist in this namespace; create it with the keys "
             f"{', '.join(repr(k) for k in keys)}",
+        )
+    if (labels or {}).get(OPT_IN_LABEL) != "true":
+        command = opt_in_command(namespace or "<namespace>", secret_name)
+        return CredentialsCheck(
+            False,
+            REASON_NOT_OPTED_IN,
+            f"Secret {secret_name!r} is not opted in for SekoiaIntelSync use (label {OPT_IN_LABEL}=true "
+            f"missing); its owner can allow it with: {command}",
         )
     data = data or {}
     missing = [k for k in keys if k not in data]

@@ -11,7 +11,7 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from . import naming
+from . import naming, policy
 from .spec import SpecError, SyncSpec, parse_spec
 
 #: lease name -> (holder identity, holder uid) of a live holder, or None.
@@ -80,8 +80,14 @@ def validate(
     uid: str | None,
     claim_lookup: ClaimLookup,
     secret_lookup: SecretLookup,
+    allowlists: policy.Allowlists | None = None,
+    default_image: str = "",
 ) -> Verdict:
-    """Judge a SekoiaIntelSync about to be stored. `uid` is None on creation."""
+    """Judge a SekoiaIntelSync about to be stored. `uid` is None on creation.
+
+    With `allowlists`, the operator's policy is enforced at admission too (the reconciler enforces it
+    again, so a resource stored while the webhook was down still runs nothing it may not).
+    """
     verdict = Verdict()
     try:
         spec = parse_spec(raw_spec)
@@ -98,6 +104,10 @@ def validate(
             "one SekoiaIntelSync; delete that one first or choose another collection"
         )
     verdict.errors += check_resources(spec)
+    if allowlists is not None:
+        verdict.errors += [
+            v.message for v in policy.check(spec, allowlists, default_image=default_image).violations
+        ]
     verdict.warnings += _secret_warnings(spec, secret_lookup)
     verdict.warnings += _image_warnings(spec)
     if spec.sekoia.url.lower().startswith("http://"):

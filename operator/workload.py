@@ -75,6 +75,11 @@ def _metadata(ref: SyncRef) -> dict[str, Any]:
     }
 
 
+def child_metadata(ref: SyncRef) -> dict[str, Any]:
+    """Name, labels, annotations and owner reference shared by every child object."""
+    return _metadata(ref)
+
+
 def desired_service_account(ref: SyncRef) -> dict[str, Any]:
     """The runtime's own identity (one per resource, so it can be confined to that resource)."""
     return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(ref)}

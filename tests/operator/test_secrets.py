@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from sekoia_intel_operator.secrets import check_credentials, fingerprint
+from sekoia_intel_operator.secrets import OPT_IN_LABEL, check_credentials, fingerprint, not_readable
 
 KEYS = ("opencti-token", "sekoia-api-key")
+OPTED_IN = {OPT_IN_LABEL: "true"}
 
 
 def _b64(text: str) -> str:
@@ -17,17 +18,38 @@ DATA = {"opencti-token": _b64("octi-SECRET"), "sekoia-api-key": _b64("sek-SECRET
 
 
 def test_valid() -> None:
-    check = check_credentials("creds", DATA, KEYS, "uid", exists=True)
+    check = check_credentials("creds", DATA, KEYS, "uid", exists=True, labels=OPTED_IN)
     assert check.valid and check.fingerprint
     assert "SECRET" not in check.message and "SECRET" not in (check.fingerprint or "")
 
 
 def test_missing_secret_key_and_empty_value() -> None:
     assert check_credentials("creds", None, KEYS, "uid", exists=False).reason == "SecretNotFound"
-    missing = check_credentials("creds", {"opencti-token": DATA["opencti-token"]}, KEYS, "uid", exists=True)
+    one_key = {"opencti-token": DATA["opencti-token"]}
+    missing = check_credentials("creds", one_key, KEYS, "uid", exists=True, labels=OPTED_IN)
     assert missing.reason == "SecretKeyMissing" and "'sekoia-api-key'" in missing.message
-    empty = check_credentials("creds", {**DATA, "sekoia-api-key": _b64("  ")}, KEYS, "uid", exists=True)
+    blank = {**DATA, "sekoia-api-key": _b64("  ")}
+    empty = check_credentials("creds", blank, KEYS, "uid", exists=True, labels=OPTED_IN)
     assert empty.reason == "SecretKeyEmpty"
+
+
+def test_a_secret_without_the_opt_in_label_is_refused_with_the_fix() -> None:
+    for labels in (None, {}, {OPT_IN_LABEL: "false"}, {OPT_IN_LABEL: "True"}):
+        check = check_credentials("creds", DATA, KEYS, "uid", exists=True, labels=labels, namespace="team-a")
+        assert not check.valid and check.refused and check.reason == "SecretNotOptedIn"
+        assert check.fingerprint is None  # nothing derived from a Secret that was not offered
+        assert "kubectl -n team-a label secret creds sync.sekoia-intel.dev/credentials=true" in check.message
+        assert "SECRET" not in check.message
+    # Checked before the keys: an un-labelled Secret does not even reveal which keys it lacks.
+    unlabelled = check_credentials("creds", {}, KEYS, "uid", exists=True, namespace="team-a")
+    assert unlabelled.reason == "SecretNotOptedIn" and "sekoia-api-key" not in unlabelled.message
+
+
+def test_unreadable_secret_names_the_rolebinding_to_create() -> None:
+    grant = "kubectl -n team-a create rolebinding x --clusterrole=r --serviceaccount=sys:op"
+    check = not_readable("team-a", "creds", grant)
+    assert check.refused and check.reason == "SecretNotReadable" and grant in check.message
+    assert "RoleBinding" in not_readable("team-a", "creds", None).message
 
 
 def test_fingerprint_moves_only_with_referenced_values() -> None:
