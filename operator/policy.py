@@ -16,6 +16,7 @@ Semantics shared with the chart's ValidatingAdmissionPolicy (keep the two in ste
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
@@ -101,6 +102,13 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def _numeric_shorthand(host: str) -> bool:
+    """`2852039166`, `0xa9fea9fe` or `169.254.43518`: resolvers read these as IPv4 addresses, so they
+    could hide a refused address from a check that only knows dotted quads. No DNS name ends so."""
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    return bool(re.fullmatch(r"[0-9]+|0x[0-9a-f]*", last))
+
+
 def host_problem(parts: SplitResult, allow_loopback: bool) -> str | None:
     """Why this URL's host may never be used (userinfo, metadata/link-local, unspecified, loopback)."""
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
@@ -118,6 +126,8 @@ def host_problem(parts: SplitResult, allow_loopback: bool) -> str | None:
             return "points at an address no service listens on"
         if ip.is_loopback and not allow_loopback:
             return "points at a loopback address, refused unless the operator allows loopback hosts"
+    elif _numeric_shorthand(host):
+        return "has a numeric host that is not a plain IP address"
     elif host in _LOOPBACK_NAMES and not allow_loopback:
         return "points at localhost, refused unless the operator allows loopback hosts"
     return None

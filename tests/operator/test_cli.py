@@ -41,3 +41,40 @@ def test_webhook_needs_tls_files(tmp_path: Path, capsys: pytest.CaptureFixture[s
         == 2
     )
     assert "not found" in capsys.readouterr().err
+
+
+def test_policy_defaults_are_strict_and_flags_widen_them() -> None:
+    cfg = cli.config_from_args(cli.build_parser().parse_args([]))
+    lists = cfg.allowlists
+    assert lists.opencti_schemes == ("https",) and not lists.allow_loopback
+    assert lists.sekoia_urls == ("https://*.sekoia.io", "https://app.*.sekoia.io/api")
+    assert lists.runtime_images == () and lists.pod_annotation_keys == () and not lists.allow_affinity
+    assert cfg.network_policy is not None and cfg.network_policy.api_server_ports == [443, 6443]
+
+    args = [
+        "--allow-opencti-scheme=http",
+        "--allow-sekoia-url=http://127.0.0.1:*",
+        "--allow-loopback",
+        "--allow-runtime-image=registry.corp/sis/*",
+        "--allow-toleration-key=gpu",
+        "--monitoring-namespace=monitoring",
+        "--egress-cidr=10.0.0.0/8",
+    ]
+    cfg = cli.config_from_args(cli.build_parser().parse_args(args))
+    assert cfg.allowlists.opencti_schemes == ("http",) and cfg.allowlists.allow_loopback
+    assert cfg.allowlists.sekoia_urls == ("http://127.0.0.1:*",)
+    assert cfg.allowlists.runtime_images == ("registry.corp/sis/*",)
+    assert cfg.allowlists.toleration_keys == ("gpu",)
+    assert cfg.network_policy is not None
+    assert cfg.network_policy.monitoring_namespaces == ["monitoring"]
+    assert cfg.network_policy.egress_cidrs == ["10.0.0.0/8"]
+    assert cli.config_from_args(cli.build_parser().parse_args(["--no-network-policy"])).network_policy is None
+
+
+@pytest.mark.parametrize(
+    "flag", ["--allow-sekoia-url=ftp://x", "--allow-sekoia-url=https://", "--egress-cidr=10.0.0.0/99"]
+)
+def test_bad_policy_flags_are_one_line(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([flag, "--metrics-port", "0", "--liveness-port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sekoia-intel-operator: error:") and "\n" not in err and flag.split("=")[1] in err

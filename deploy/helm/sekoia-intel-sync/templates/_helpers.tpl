@@ -82,7 +82,7 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 - --claims-namespace={{ include "sis.claimsNamespace" . }}
 {{- if .Values.watchNamespaces }}
 {{- range .Values.watchNamespaces }}
-- --namespace={{ . }}
+- {{ printf "--namespace=%v" . | quote }}
 {{- end }}
 {{- else }}
 - --all-namespaces
@@ -106,6 +106,50 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 - --webhook-port={{ .Values.webhook.port }}
 - --webhook-certfile=/etc/sekoia-intel-sync/webhook/tls.crt
 - --webhook-keyfile=/etc/sekoia-intel-sync/webhook/tls.key
+{{- end }}
+{{- with .Values.policy }}
+{{- range .runtimeImages }}
+- {{ printf "--allow-runtime-image=%v" . | quote }}
+{{- end }}
+{{- range .sekoiaUrls }}
+- {{ printf "--allow-sekoia-url=%v" . | quote }}
+{{- end }}
+{{- range .openctiSchemes }}
+- {{ printf "--allow-opencti-scheme=%v" . | quote }}
+{{- end }}
+{{- if .allowLoopback }}
+- --allow-loopback
+{{- end }}
+{{- range .podAnnotationKeys }}
+- {{ printf "--allow-pod-annotation=%v" . | quote }}
+{{- end }}
+{{- range .tolerationKeys }}
+- {{ printf "--allow-toleration-key=%v" . | quote }}
+{{- end }}
+{{- range .priorityClassNames }}
+- {{ printf "--allow-priority-class=%v" . | quote }}
+{{- end }}
+{{- range .nodeSelectorKeys }}
+- {{ printf "--allow-node-selector-key=%v" . | quote }}
+{{- end }}
+{{- if .allowAffinity }}
+- --allow-affinity
+{{- end }}
+{{- end }}
+{{- with .Values.runtimeNetworkPolicy }}
+{{- if .enabled }}
+{{- range .monitoringNamespaces }}
+- {{ printf "--monitoring-namespace=%v" . | quote }}
+{{- end }}
+{{- range .apiServerPorts }}
+- {{ printf "--api-server-port=%v" . | quote }}
+{{- end }}
+{{- range .egressCIDRs }}
+- {{ printf "--egress-cidr=%v" . | quote }}
+{{- end }}
+{{- else }}
+- --no-network-policy
+{{- end }}
 {{- end }}
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}

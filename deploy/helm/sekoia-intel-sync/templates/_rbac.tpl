@@ -17,21 +17,31 @@
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch]
-# Each runtime gets its own ServiceAccount, Role and RoleBinding, created by server-side apply;
-# RBAC lets the operator grant only what it holds itself (sekoiaintelsyncs get, status get/patch).
+# Each runtime gets its own ServiceAccount, Role, RoleBinding and NetworkPolicy, created by
+# server-side apply (patch + create, nothing else: the operator never reads them back). RBAC lets the
+# operator grant only what it holds itself (sekoiaintelsyncs get, status get/patch); RBAC cannot
+# restrict these writes by label or content, the chart's ValidatingAdmissionPolicy does.
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [get, create, patch]
+  verbs: [create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [get, create, patch]
-# Existence and key checks only; the values never leave the operator.
-- apiGroups: [""]
-  resources: [secrets]
-  verbs: [get, list, watch]
+  verbs: [create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [create, patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- end }}
+{{/* The only access to Secrets: `get` by name (no list, no watch), where a namespace granted it. */}}
+{{- define "sis.secretRules" -}}
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+{{- end }}
+{{- define "sis.secretsClusterRole" -}}
+{{- printf "%s-secrets" (include "sis.clusterScopedName" .) | trunc 63 | trimSuffix "-" -}}
 {{- end }}
 {{- define "sis.peeringRules" -}}
 # kopf lists and watches every peering object but only ever writes its own.
