@@ -115,7 +115,10 @@ def run(count: int, output: Path, timeout: float) -> dict[str, Any]:
         cluster.kubectl("create", "namespace", namespace)
         core.create_namespaced_secret(
             namespace,
-            {"metadata": {"name": "creds"}, "stringData": {"opencti-token": "t", "sekoia-api-key": "k"}},
+            {
+                "metadata": {"name": "creds", "labels": {"sync.sekoia-intel.dev/credentials": "true"}},
+                "stringData": {"opencti-token": "t", "sekoia-api-key": "k"},
+            },
         )
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_PROXY": "127.0.0.1,localhost"}
         liveness = free_port()

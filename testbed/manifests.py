@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 GROUP, VERSION, PLURAL = "sync.sekoia-intel.dev", "v1alpha1", "sekoiaintelsyncs"
+CREDENTIALS_LABEL = "sync.sekoia-intel.dev/credentials"
+#: The operator's allowlists are strict by default (https, *.sekoia.io, no loopback); the test bed's
+#: emulators listen on http://127.0.0.1, so every operator the test bed starts widens them this far.
+LOCAL_POLICY_FLAGS = (
+    "--allow-opencti-scheme=http",
+    "--allow-sekoia-url=http://127.0.0.1:*",
+    "--allow-loopback",
+)
 
 
 def credentials_and_sync(
@@ -23,7 +31,8 @@ def credentials_and_sync(
     secret = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": secret_name, "namespace": namespace},
+        # The opt-in: without this label the operator refuses to let a runtime use the Secret.
+        "metadata": {"name": secret_name, "namespace": namespace, "labels": {CREDENTIALS_LABEL: "true"}},
         "type": "Opaque",
         "stringData": {"opencti-token": token, "sekoia-api-key": api_key},
     }

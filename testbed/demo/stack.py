@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.controlplane.cluster import LocalCluster
+from testbed.manifests import LOCAL_POLICY_FLAGS
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,6 +70,7 @@ class Stack:
             str(free_port()),
             "--bind-address",
             "127.0.0.1",
+            *LOCAL_POLICY_FLAGS,
         ]
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_PROXY": "127.0.0.1,localhost"}
         proc = self.track(ManagedProcess("operator", argv, self.log_dir / "operator.log", env=env).start())

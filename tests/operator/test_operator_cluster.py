@@ -159,8 +159,9 @@ def manifest(name: str, coll: str, *, secret: str = "creds", **spec: Any) -> dic
 
 def create_secret(api: dict[str, Any], namespace: str, name: str = "creds", **data: str) -> None:
     values = data or {"opencti-token": TOKEN, "sekoia-api-key": API_KEY}
+    meta = {"name": name, "labels": {"sync.sekoia-intel.dev/credentials": "true"}}
     api["core"].create_namespaced_secret(
-        namespace, {"metadata": {"name": name}, "stringData": values, "type": "Opaque"}
+        namespace, {"metadata": meta, "stringData": values, "type": "Opaque"}
     )
 
 

@@ -67,9 +67,15 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" in args and "--peering=rel-sekoia-intel-sync" in args
     assert "--claims-namespace=sis-system" in args
-    (cluster_role,) = find(objs, "ClusterRole")
+    cluster_role, secrets_role = find(objs, "ClusterRole")
     resources = {r for rule in _rules(cluster_role) for r in rule["resources"]}
-    assert {"sekoiaintelsyncs", "secrets", "deployments", "clusterkopfpeerings"} <= resources
+    assert {"sekoiaintelsyncs", "deployments", "networkpolicies", "clusterkopfpeerings"} <= resources
+    # No cluster-wide Secret access: the Secret reader exists but nothing binds it.
+    assert "secrets" not in resources
+    assert _rules(secrets_role) == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert [b["roleRef"]["name"] for b in find(objs, "ClusterRoleBinding")] == [
+        cluster_role["metadata"]["name"]
+    ]
     assert [r["metadata"]["name"] for r in find(objs, "Role")] == ["rel-sekoia-intel-sync-claims"]
     assert find(objs, "ClusterKopfPeering", "rel-sekoia-intel-sync")
 
@@ -89,7 +95,9 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
 
 def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
     objs = render(MODES["namespaced"])
-    (cluster_role,) = find(objs, "ClusterRole")
+    cluster_role, secrets_role = find(objs, "ClusterRole")
+    assert secrets_role["metadata"]["name"].endswith("-secrets")
+    assert len(find(objs, "ClusterRoleBinding")) == 1  # the Secret reader stays unbound
     assert _rules(cluster_role) == [
         {
             "apiGroups": ["apiextensions.k8s.io"],
@@ -122,7 +130,11 @@ def test_rbac_is_least_privilege(mode: str) -> None:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
             if "secrets" in rule["resources"]:
-                assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+                # By name only: never list or watch, which would expose every Secret.
+                assert rule["verbs"] == ["get"] and rule["resources"] == ["secrets"], rule
+            # Runtime children are written by server-side apply only, never read back or listed.
+            if {"serviceaccounts", "roles", "rolebindings", "networkpolicies"} & set(rule["resources"]):
+                assert rule["verbs"] == ["create", "patch"], rule
             # The chart owns the webhook configuration: the operator never needs to write one.
             assert "validatingwebhookconfigurations" not in rule["resources"], rule
             # Writes to peering objects are limited to this release's own.
@@ -220,3 +232,61 @@ def test_readme_documents_every_value() -> None:
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     missing = [k for k in _leaf_keys(defaults) if f"`{k}`" not in readme]
     assert not missing, f"chart README lacks: {missing}"
+
+
+def test_policy_values_become_operator_flags_and_the_admission_policy() -> None:
+    objs = render()
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    # Strict defaults, spelled out on the command line so `kubectl get deploy -o yaml` shows them.
+    assert "--allow-opencti-scheme=https" in args and "--allow-loopback" not in args
+    assert "--allow-sekoia-url=https://*.sekoia.io" in args
+    assert "--allow-sekoia-url=https://app.*.sekoia.io/api" in args
+    assert not [a for a in args if a.startswith(("--allow-runtime-image", "--allow-toleration"))]
+    assert "--api-server-port=443" in args and "--no-network-policy" not in args
+    (vap,) = find(objs, "ValidatingAdmissionPolicy")
+    (binding,) = find(objs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": vap["metadata"]["name"], "validationActions": ["Deny"]}
+    assert vap["spec"]["failurePolicy"] == "Fail"
+    (match,) = vap["spec"]["matchConditions"]
+    assert "system:serviceaccount:sis-system:rel-sekoia-intel-sync" in match["expression"]
+    variables = {v["name"]: v["expression"] for v in vap["spec"]["variables"]}
+    assert yaml.safe_load(variables["images"]) == [
+        _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["image"]
+    ]
+
+    wide = render(
+        {
+            "policy.runtimeImages": "{registry.corp/sis/*}",
+            "policy.openctiSchemes": "{http,https}",
+            "policy.allowLoopback": "true",
+            "policy.tolerationKeys": "{gpu}",
+            "runtimeNetworkPolicy.enabled": "false",
+            "admissionPolicy.enabled": "false",
+            "rbac.clusterWideSecretAccess": "true",
+        }
+    )
+    args = _deployment(wide)["spec"]["template"]["spec"]["containers"][0]["args"]
+    for flag in (
+        "--allow-runtime-image=registry.corp/sis/*",
+        "--allow-opencti-scheme=http",
+        "--allow-loopback",
+        "--allow-toleration-key=gpu",
+        "--no-network-policy",
+    ):
+        assert flag in args
+    assert not find(wide, "ValidatingAdmissionPolicy")
+    # The explicit opt-out of namespace-level Secret consent binds the reader cluster-wide.
+    assert {b["roleRef"]["name"] for b in find(wide, "ClusterRoleBinding")} == {
+        "sis-system-rel-sekoia-intel-sync",
+        "sis-system-rel-sekoia-intel-sync-secrets",
+    }
+
+
+def test_namespaced_mode_grants_secret_get_only_in_the_listed_namespaces() -> None:
+    objs = render(MODES["namespaced"])
+    for role in find(objs, "Role"):
+        secret_rules = [r for r in _rules(role) if "secrets" in r["resources"]]
+        if role["metadata"]["name"].endswith("-claims"):
+            assert not secret_rules
+        else:
+            assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
