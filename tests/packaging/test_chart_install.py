@@ -119,7 +119,11 @@ class ChartOperator:
         container = spec["containers"][0]
         assert spec["serviceAccountName"] == sa
         self.args = list(container["args"])
-        fields = {"metadata.namespace": namespace, "metadata.name": "chart-operator-0"}
+        fields = {
+            "metadata.namespace": namespace,
+            "metadata.name": "chart-operator-0",
+            "spec.serviceAccountName": sa,
+        }
         self.env = {
             e["name"]: e["value"] if "value" in e else fields[e["valueFrom"]["fieldRef"]["fieldPath"]]
             for e in container["env"]
