@@ -157,6 +157,35 @@ class ChartOperator:
         self.proc.stop(timeout=10)
 
 
+def runtime_like(
+    namespace: str, *, service_account: str = "sis-x", image: str = "", labelled: bool = True
+) -> dict[str, Any]:
+    """A Deployment shaped like a runtime's, for the admission policy to judge."""
+    labels = {f"{GROUP}/uid": "u1"}
+    if labelled:
+        labels["app.kubernetes.io/managed-by"] = "sekoia-intel-operator"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "sis-x", "namespace": namespace, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {f"{GROUP}/uid": "u1"}},
+            "template": {
+                "metadata": {"labels": {f"{GROUP}/uid": "u1"}},
+                "spec": {
+                    "serviceAccountName": service_account,
+                    "containers": [
+                        {
+                            "name": "runtime",
+                            "image": image or "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0",
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
 def wait_for(cluster: Any, namespace: str, what: str, cond: str, op: ChartOperator) -> None:
     done = cluster.kubectl(
         "-n", namespace, "wait", f"--for=condition={cond}", what, f"--timeout={WAIT}s", check=False
@@ -303,7 +332,11 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
     try:
         args = deployment(cluster, release_ns, name)["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--all-namespaces" in args and "--webhook" in args
-        assert can_i(cluster, sa, "list", "secrets", "--all-namespaces")
+        # No cluster-wide Secret access with default values: not even `get` by name, until a
+        # namespace binds the Secret reader.
+        assert not can_i(cluster, sa, "list", "secrets", "--all-namespaces")
+        assert not can_i(cluster, sa, "watch", "secrets", "--all-namespaces")
+        assert not can_i(cluster, sa, "-n", elsewhere, "get", "secrets")
         assert can_i(cluster, sa, "-n", elsewhere, "patch", f"{PLURAL}.{GROUP}", "--subresource=status")
         assert can_i(cluster, sa, "-n", release_ns, "create", "leases.coordination.k8s.io")
         assert not can_i(cluster, sa, "-n", elsewhere, "create", "leases.coordination.k8s.io")
@@ -311,6 +344,40 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert not can_i(cluster, sa, "create", "validatingwebhookconfigurations")
         assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{name}")
         assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
+
+        # RBAC lets this identity create Deployments anywhere; the chart's ValidatingAdmissionPolicy
+        # refuses it one that runs under another ServiceAccount, or another image, or unlabelled.
+        assert can_i(cluster, sa, "-n", elsewhere, "create", "deployments.apps")
+        refused = [
+            runtime_like(elsewhere, service_account="default"),
+            runtime_like(elsewhere, image="evil.example/miner:1"),
+            runtime_like(elsewhere, labelled=False),
+        ]
+        messages = [
+            "a runtime Deployment must run under its own ServiceAccount sis-x, not default",
+            "runtime images must come from the allowlist",
+            "may only write Deployments labelled app.kubernetes.io/managed-by=sekoia-intel-operator",
+        ]
+        for body, message in zip(refused, messages, strict=True):
+            done = cluster.kubectl(f"--as={sa}", "apply", "-f", "-", input=json.dumps(body), check=False)
+            assert done.returncode != 0 and message in done.stderr, done.stderr
+            assert "ValidatingAdmissionPolicy" in done.stderr
+        # The same identity may create a runtime-shaped one (dry run: nothing is left behind).
+        cluster.kubectl(
+            f"--as={sa}", "apply", "--dry-run=server", "-f", "-", input=json.dumps(runtime_like(elsewhere))
+        )
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {
+                "name": "sis-x",
+                "namespace": elsewhere,
+                "labels": {"app.kubernetes.io/managed-by": "sekoia-intel-operator", f"{GROUP}/uid": "u1"},
+            },
+            "rules": [{"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["get"]}],
+        }
+        done = cluster.kubectl(f"--as={sa}", "apply", "-f", "-", input=json.dumps(role), check=False)
+        assert done.returncode != 0 and "a runtime Role may only grant" in done.stderr, done.stderr
 
         def served_cert() -> tuple[bytes, bytes]:
             vwc_name = f"{release_ns}-{name}"
@@ -339,3 +406,51 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         "get", "validatingwebhookconfiguration", f"{release_ns}-{name}", check=False
     ).returncode
     assert cluster.kubectl("get", "clusterkopfpeering", name, check=False).returncode
+
+
+def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(
+    cluster: Any, make_namespace: Callable[..., str], tmp_path: Path
+) -> None:
+    release_ns, team = make_namespace(), make_namespace()
+    release, name = "ow", "ow-sekoia-intel-sync"
+    helm_install(cluster, release, release_ns, "webhook.enabled=false")  # otherwise default values
+    op = ChartOperator(cluster, release_ns, name, name, tmp_path)
+    try:
+        apply_examples(cluster, tmp_path, team)
+        wait_for(cluster, team, "sis/apt-feed", "Stalled", op)
+        obj = get_sync(cluster, team, "apt-feed")
+        creds = condition(obj, "CredentialsValid")
+        assert (creds["status"], creds["reason"]) == ("False", "SecretNotReadable")
+        grant = (
+            f"kubectl -n {team} create rolebinding sekoia-intel-sync-secrets "
+            f"--clusterrole={release_ns}-{name}-secrets --serviceaccount={release_ns}:{name}"
+        )
+        assert grant in creds["message"], creds["message"]
+        assert not json.loads(cluster.kubectl("-n", team, "get", "deployments", "-o", "json").stdout)["items"]
+
+        # The namespace admin runs the command the status gives: the namespace has opted in.
+        cluster.kubectl(*grant.split()[1:])
+        wait_for(cluster, team, "sis/apt-feed", "Ready", op)
+        runtime = obj["status"]["runtime"]["deploymentName"]
+        pol = json.loads(cluster.kubectl("-n", team, "get", "networkpolicy", runtime, "-o", "json").stdout)
+        uid = obj["metadata"]["uid"]
+        assert pol["spec"]["podSelector"] == {"matchLabels": {f"{GROUP}/uid": uid}}
+        # The operator's namespace may reach :8080 (the chart sets POD_NAMESPACE).
+        sources = pol["spec"]["ingress"][0]["from"]
+        assert sources == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": release_ns}}}
+        ]
+        # Still nothing elsewhere: the grant is the namespace's, not the cluster's.
+        sa = f"system:serviceaccount:{release_ns}:{name}"
+        assert can_i(cluster, sa, "-n", team, "get", "secrets")
+        assert not can_i(cluster, sa, "-n", team, "list", "secrets")
+        assert not can_i(cluster, sa, "-n", release_ns, "get", "secrets")
+    finally:
+        op.stop()
+        cluster.helm("uninstall", release, "-n", release_ns, "--wait", "--timeout", "120s", check=False)
+    # Everything the operator wrote passed the admission policy and RBAC: no refusal in its log but
+    # the one 403 that the status reported (the Secret read before the RoleBinding existed).
+    refusals = [
+        line for line in op.full_log().splitlines() if "denied request" in line or "forbidden" in line.lower()
+    ]
+    assert not [line for line in refusals if "secrets" not in line], refusals
