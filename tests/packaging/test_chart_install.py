@@ -158,12 +158,25 @@ class ChartOperator:
 
 
 def runtime_like(
-    namespace: str, *, service_account: str = "sis-x", image: str = "", labelled: bool = True
+    namespace: str,
+    *,
+    service_account: str = "sis-x",
+    image: str = "",
+    labelled: bool = True,
+    tolerations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A Deployment shaped like a runtime's, for the admission policy to judge."""
     labels = {f"{GROUP}/uid": "u1"}
     if labelled:
         labels["app.kubernetes.io/managed-by"] = "sekoia-intel-operator"
+    pod: dict[str, Any] = {
+        "serviceAccountName": service_account,
+        "containers": [
+            {"name": "runtime", "image": image or "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"}
+        ],
+    }
+    if tolerations:
+        pod["tolerations"] = tolerations
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -172,15 +185,7 @@ def runtime_like(
             "selector": {"matchLabels": {f"{GROUP}/uid": "u1"}},
             "template": {
                 "metadata": {"labels": {f"{GROUP}/uid": "u1"}},
-                "spec": {
-                    "serviceAccountName": service_account,
-                    "containers": [
-                        {
-                            "name": "runtime",
-                            "image": image or "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0",
-                        }
-                    ],
-                },
+                "spec": pod,
             },
         },
     }
@@ -352,11 +357,13 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
             runtime_like(elsewhere, service_account="default"),
             runtime_like(elsewhere, image="evil.example/miner:1"),
             runtime_like(elsewhere, labelled=False),
+            runtime_like(elsewhere, tolerations=[{"operator": "Exists"}]),
         ]
         messages = [
             "a runtime Deployment must run under its own ServiceAccount sis-x, not default",
             "runtime images must come from the allowlist",
             "may only write Deployments labelled app.kubernetes.io/managed-by=sekoia-intel-operator",
+            "a runtime Pod may only use the annotations, tolerations, priority class",
         ]
         for body, message in zip(refused, messages, strict=True):
             done = cluster.kubectl(f"--as={sa}", "apply", "-f", "-", input=json.dumps(body), check=False)
