@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import watch
@@ -77,7 +77,11 @@ class LeaseWatcher:
         # migrates legacy Leases and repairs whatever changed while the operator was down. Later
         # watches resume where the previous one ended.
         watcher = watch.Watch()
-        kwargs: dict[str, Any] = {"label_selector": _SELECTOR, "timeout_seconds": 120, "_request_timeout": 150}
+        kwargs: dict[str, Any] = {
+            "label_selector": _SELECTOR,
+            "timeout_seconds": 120,
+            "_request_timeout": 150,
+        }
         if self._resource_version:
             kwargs["resource_version"] = self._resource_version
         for event in watcher.stream(self.kube.coordination.list_namespaced_lease, self.namespace, **kwargs):

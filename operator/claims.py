@@ -16,6 +16,7 @@ The protocol talks to the cluster through `ClaimBackend`; `KubeClaimBackend` is 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,16 +214,14 @@ def migrate_legacy(backend: ClaimBackend, lease_namespace: str, collection: str)
         return False
     holders = [h for h in (_live_holder(backend, lease) for lease in legacy) if h is not None]
     if holders:
-        try:
+        # A conflict means the new Lease exists already: it is authoritative.
+        with contextlib.suppress(ClaimConflict):
             backend.create_lease(lease_namespace, lease_body(lease_namespace, collection, min(holders)))
-        except ClaimConflict:
-            pass  # the new Lease exists already: it is authoritative
     for lease in legacy:
         meta = lease.get("metadata") or {}
-        try:
+        # A conflict means it changed since listed (an older operator still running): next pass.
+        with contextlib.suppress(ClaimConflict):
             backend.delete_lease(lease_namespace, str(meta["name"]), _rv(lease), str(meta.get("uid", "")))
-        except ClaimConflict:
-            pass  # changed since listed (an older operator still running): the next pass removes it
     return True
 
 
@@ -253,7 +252,9 @@ def acquire(backend: ClaimBackend, req: ClaimRequest) -> ClaimState:
         successor = rightful_holder(None, candidates.values()) or me
         try:
             if lease is None:
-                backend.create_lease(req.lease_namespace, lease_body(req.lease_namespace, req.collection, successor))
+                backend.create_lease(
+                    req.lease_namespace, lease_body(req.lease_namespace, req.collection, successor)
+                )
             else:
                 backend.replace_lease(
                     req.lease_namespace,
@@ -306,9 +307,9 @@ def restore(backend: ClaimBackend, lease_namespace: str, collection: str) -> Res
                 backend.create_lease(lease_namespace, lease_body(lease_namespace, collection, target))
                 return RestoreResult(target, True, claimants)
             written = lease_holder(lease)
-            if target is not None and written == (target.identity, target.uid) and current is not None:
-                if lease_collection(lease) == collection:
-                    return RestoreResult(target, False, claimants)
+            sound = current is not None and lease_collection(lease) == collection
+            if sound and target is not None and written == (target.identity, target.uid):
+                return RestoreResult(target, False, claimants)
             if target is None:
                 meta = lease.get("metadata") or {}
                 backend.delete_lease(lease_namespace, name, _rv(lease), str(meta.get("uid", "")))

@@ -308,13 +308,7 @@ def secret_changed(type: str, namespace: str | None, name: str, **kwargs: Any) -
 
 
 def validate_sync(
-    body: kopf.Body,
-    old: kopf.Body | None,
-    operation: str | None,
-    uid: str,
-    warnings: list[str],
-    sslpeer: Mapping[str, Any],
-    **_: Any,
+    body: kopf.Body, uid: str, warnings: list[str], sslpeer: dict[str, Any], **kwargs: Any
 ) -> None:
     """Reject a collection already claimed by another resource and what the schema cannot express."""
     wh = CONFIG.webhook
@@ -323,7 +317,7 @@ def validate_sync(
         # other holders of such certificates (e.g. users with client certificates from the cluster CA).
         metrics.ADMISSION.labels("refused").inc()
         raise kopf.AdmissionError("this webhook only answers the Kubernetes API server", code=403)
-    checks = webhook.checks_for(operation, old, body)
+    checks = webhook.checks_for(kwargs.get("operation"), kwargs.get("old"), body)
     if not checks.spec:
         metrics.ADMISSION.labels("allowed").inc()
         return

@@ -181,8 +181,9 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             before = kube.read_deployment(ref.namespace, deployment_name)
             if before is not None and not owned_by(before, ref.uid):
                 child_conflict = str(ChildNameTaken("Deployment", ref.namespace, deployment_name))
-            running = (before or {}).get("spec", {}).get("replicas") if before and not child_conflict else 0
-            others = [] if child_conflict or replicas == 0 or running else _other_runtimes(kube, ref, collection)
+            running = bool(before and not child_conflict and (before.get("spec") or {}).get("replicas"))
+            blocked = child_conflict is None and replicas > 0 and not running
+            others = _other_runtimes(kube, ref, collection) if blocked else []
             if others:
                 # Never two runtimes on one collection: ours starts only once every other one is gone.
                 waiting_for = _describe(others)
