@@ -133,7 +133,7 @@ def test_rbac_is_least_privilege(mode: str) -> None:
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update", "delete"],
+            "verbs": ["get", "list", "watch", "create", "update", "delete"],
         }
     ]
 
@@ -220,3 +220,27 @@ def test_readme_documents_every_value() -> None:
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
     missing = [k for k in _leaf_keys(defaults) if f"`{k}`" not in readme]
     assert not missing, f"chart README lacks: {missing}"
+
+
+def test_webhook_answers_only_the_api_servers_client_certificate() -> None:
+    objs = render()
+    pod = _deployment(objs)["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--webhook-client-cafile=/etc/sekoia-intel-sync/webhook-client/ca.crt" in args
+    assert "--webhook-client-name=sekoia-intel-sync-webhook-client" in args
+    assert "--webhook-insecure-no-client-auth" not in args
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-client-ca"]
+    assert volume["configMap"]["name"] == "kube-root-ca.crt"  # the cluster CA by default
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    objs = render({"webhook.clientAuth.caBundle": pem})
+    (cm,) = [o for o in find(objs, "ConfigMap") if o["metadata"]["name"].endswith("-webhook-client-ca")]
+    assert cm["data"]["ca.crt"] == pem
+    pod = _deployment(objs)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-client-ca"]
+    assert volume["configMap"]["name"] == cm["metadata"]["name"]
+
+    objs = render({"webhook.clientAuth.enabled": "false"})
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--webhook-insecure-no-client-auth" in args
+    assert not any(a.startswith("--webhook-client") for a in args)
