@@ -6,10 +6,12 @@ one gets the Lease; every later change (stale takeover, hand-over on deletion, r
 hand edit) is an update carrying the resourceVersion read just before, so two writers can never both
 succeed. Nothing here relies on an in-memory view of the cluster.
 
-The rule every writer follows: the claim belongs to its current holder while that resource is being
-deleted (its finalizer stops the runtime, then hands over); otherwise to the OLDEST live resource
-naming the collection (creationTimestamp, then uid). A Lease that says otherwise (deleted, edited,
-left by a resource whose finalizer was removed by hand, or named the old way) is rewritten to it.
+The rule every writer follows: a Lease written by the operator for a live resource naming the
+collection stands (also while that resource is being deleted: its finalizer stops the runtime, then
+hands over). A Lease that is missing, names a resource that is gone, or was edited by hand (its holder
+fields no longer match the check the operator wrote with them) is rewritten for the OLDEST live
+resource naming the collection (creationTimestamp, then uid); so is a fresh claim. Leases named the
+old way (URL + UUID) are carried over to their holder.
 
 The protocol talks to the cluster through `ClaimBackend`; `KubeClaimBackend` is the real one.
 """
@@ -17,6 +19,7 @@ The protocol talks to the cluster through `ClaimBackend`; `KubeClaimBackend` is 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +30,9 @@ from . import naming
 ANNOTATION_HOLDER_UID = f"{naming.PREFIX}holder-uid"
 ANNOTATION_HOLDER = f"{naming.PREFIX}holder"
 ANNOTATION_COLLECTION = f"{naming.PREFIX}collection"
+#: Digest of (collection, holder uid, holder identity) written with them: a hand edit of the holder
+#: does not update it, which is how such an edit is told apart from the operator's own writes.
+ANNOTATION_CHECK = f"{naming.PREFIX}claim-check"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 COMPONENT = "collection-claim"
 #: Labels of every claim Lease (the Lease watch selects on them).
@@ -139,6 +145,7 @@ def lease_body(
             ANNOTATION_HOLDER: holder.identity,
             ANNOTATION_HOLDER_UID: holder.uid,
             ANNOTATION_COLLECTION: collection,
+            ANNOTATION_CHECK: claim_check(collection, holder.uid, holder.identity),
         },
     }
     if resource_version is not None:
@@ -155,6 +162,22 @@ def lease_body(
             "leaseTransitions": transitions,
         },
     }
+
+
+def claim_check(collection: str, uid: str, identity: str) -> str:
+    """The digest written next to a holder (not a secret: it only detects accidental edits)."""
+    return hashlib.sha256(f"{collection}\n{uid}\n{identity}".encode()).hexdigest()[:16]
+
+
+def written_by_operator(lease: Mapping[str, Any], collection: str) -> bool:
+    """Whether the Lease's holder fields are as the operator wrote them for that collection."""
+    identity, uid = lease_holder(lease)
+    annotations = (lease.get("metadata") or {}).get("annotations") or {}
+    return (
+        annotations.get(ANNOTATION_COLLECTION) == collection
+        and annotations.get(ANNOTATION_HOLDER) == identity
+        and annotations.get(ANNOTATION_CHECK) == claim_check(collection, uid, identity)
+    )
 
 
 def lease_holder(lease: Mapping[str, Any]) -> tuple[str, str]:
@@ -299,16 +322,16 @@ def restore(backend: ClaimBackend, lease_namespace: str, collection: str) -> Res
         current = _live_holder(backend, lease) if lease is not None else None
         if current is not None and not any(c.uid == current.uid for c in claimants):
             current = None  # names a resource of another collection: not a holder of this one
-        target = rightful_holder(current, claimants)
+        sound = lease is not None and current is not None and written_by_operator(lease, collection)
+        # A sound Lease stands whatever the holder's age; anything else goes to the oldest.
+        target = current if sound else rightful_holder(current, claimants)
         try:
             if lease is None:
                 if target is None:
                     return RestoreResult(None, False, claimants)
                 backend.create_lease(lease_namespace, lease_body(lease_namespace, collection, target))
                 return RestoreResult(target, True, claimants)
-            written = lease_holder(lease)
-            sound = current is not None and lease_collection(lease) == collection
-            if sound and target is not None and written == (target.identity, target.uid):
+            if sound:
                 return RestoreResult(target, False, claimants)
             if target is None:
                 meta = lease.get("metadata") or {}

@@ -266,6 +266,17 @@ def test_edited_lease_is_restored_for_the_oldest() -> None:
         result = claims.restore(b, LEASE_NS, COLLECTION)
         assert result.changed and b.holder() == old.uid, edit
         assert b.leases[LEASE]["spec"]["holderIdentity"] == old.identity
+    # Edits that leave the holder alone change nothing.
+    b.leases[LEASE]["spec"]["renewTime"] = "2030-01-01T00:00:00.000000Z"
+    assert not claims.restore(b, LEASE_NS, COLLECTION).changed and b.holder() == old.uid
+
+
+def test_a_sound_lease_stands_even_for_a_younger_holder() -> None:
+    b = MemoryBackend()
+    young = b.add(_holder(5))
+    claims.acquire(b, _req(young))
+    b.add(_holder(1))  # older, but the operator gave the claim to `young` (e.g. a creation race)
+    assert not claims.restore(b, LEASE_NS, COLLECTION).changed and b.holder() == young.uid
 
 
 def test_a_holder_being_deleted_keeps_its_claim_until_it_releases() -> None:
@@ -316,6 +327,8 @@ def test_legacy_holder_keeps_its_claim_on_upgrade() -> None:
     assert not claims.acquire(b, _req(waiter)).held
     assert b.holder() == holder.uid and legacy not in b.leases
     assert claims.acquire(b, _req(holder)).held
+    # The Lease watch sees the new Lease: written by the operator for a live claimant, it stands.
+    assert not claims.restore(b, LEASE_NS, COLLECTION).changed and b.holder() == holder.uid
 
 
 def test_two_legacy_spellings_merge_into_one_claim_for_the_oldest_holder() -> None:
