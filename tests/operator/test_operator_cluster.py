@@ -27,6 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from sekoia_intel_operator import naming
 
+from testbed.controlplane.certs import WEBHOOK_CLIENT_NAME
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -507,7 +508,7 @@ def test_invalid_specs_are_rejected_with_readable_messages(cluster: Any, crd: No
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(same))
 
 
-def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
+def test_webhook_rejects_a_claimed_collection(
     start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str, cluster: Any
 ) -> None:
     config_name = f"{namespace}.{GROUP}"
@@ -526,6 +527,10 @@ def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
         str(pki.serving_key),
         "--webhook-cafile",
         str(pki.ca_cert),
+        "--webhook-client-cafile",
+        str(pki.ca_cert),
+        "--webhook-client-name",
+        WEBHOOK_CLIENT_NAME,
         "--webhook-config-name",
         config_name,
     )
@@ -544,7 +549,7 @@ def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
             "-n", namespace, "apply", "-f", "-", input=json.dumps(manifest("first", coll)), check=False
         )
         assert first.returncode == 0, first.stderr
-        assert "Secret 'creds' does not exist yet" in first.stderr  # a warning, not a rejection
+        assert "Secret" not in first.stderr  # the webhook tells nothing about the namespace's Secrets
         create_secret(api, namespace)
         wait_condition(api, namespace, "first", "Ready", "True", op=op)
 
