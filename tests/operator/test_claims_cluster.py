@@ -81,9 +81,11 @@ class RunningPods:
 
     @contextmanager
     def sampling(self) -> Iterator[RunningPods]:
+        """Sample while the block runs and 3 s after it (a late second runtime would show there)."""
         self._thread.start()
         try:
             yield self
+            time.sleep(3)
         finally:
             self._stop.set()
             self._thread.join(5)
@@ -228,7 +230,7 @@ def test_url_spellings_in_two_namespaces_give_one_runtime(
         for _ in range(10):  # and it stays that way
             assert len(scaled_up(api, both)) == 1
             time.sleep(0.3)
-    assert pods.samples > 10 and pods.max <= 1, pods.worst
+    assert pods.samples >= 15 and pods.max <= 1, pods.worst
     assert claim_leases(api, namespace) == [naming.claim_name(coll)]
 
 
@@ -286,7 +288,7 @@ def test_lease_migrated_then_deleted_and_edited_is_restored_for_the_oldest_never
         for _ in range(10):
             time.sleep(0.3)
         assert old_name not in claim_leases(api, namespace)
-    assert pods.samples > 10 and pods.max <= 1, pods.worst
+    assert pods.samples >= 15 and pods.max <= 1, pods.worst
 
 
 def test_finalizer_removed_by_hand_never_two_running(
@@ -318,7 +320,7 @@ def test_finalizer_removed_by_hand_never_two_running(
             WAIT,
             "the old runtime's garbage collection",
         )
-    assert pods.samples > 10 and pods.max <= 1, pods.worst
+    assert pods.samples >= 15 and pods.max <= 1, pods.worst
 
 
 # ------------------------------------------------------------------------------------------- webhook
