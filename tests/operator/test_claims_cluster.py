@@ -91,6 +91,77 @@ class RunningPods:
             self._thread.join(5)
 
 
+@contextmanager
+def pods_kept(cluster: Any, api: dict[str, Any], namespace: str, owner_uid: str) -> Iterator[None]:
+    """Make the runtime Pods of one resource slow to stop, as a real runtime draining its batch
+    would be: a ValidatingAdmissionPolicy refuses their deletion until the block ends (kwok would
+    otherwise remove a deleted Pod at once, hiding any overlap)."""
+    name = f"keep-{uuid.uuid4().hex[:8]}"
+    label = naming.LABEL_UID
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["DELETE"],
+                        "resources": ["pods"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "!has(oldObject.metadata.labels)"
+                    f" || !('{label}' in oldObject.metadata.labels)"
+                    f" || oldObject.metadata.labels['{label}'] != '{owner_uid}'",
+                    "message": "kept running by the test",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]})
+    )
+    (pod,) = api["core"].list_namespaced_pod(namespace, label_selector=f"{label}={owner_uid}").items
+
+    def effective() -> bool:
+        done = cluster.kubectl(
+            "-n", namespace, "delete", "pod", pod.metadata.name, "--dry-run=server", check=False
+        )
+        return done.returncode != 0 and "kept running by the test" in done.stderr
+
+    wait_until(effective, WAIT, "the Pod deletion block to take effect")
+    try:
+        yield
+    finally:
+        cluster.kubectl("delete", "validatingadmissionpolicybinding", name, "--ignore-not-found")
+        cluster.kubectl("delete", "validatingadmissionpolicy", name, "--ignore-not-found")
+
+
+def wait_waiting_for_previous(api: dict[str, Any], namespace: str, name: str, op: Operator) -> None:
+    """`name` holds the claim but holds its runtime back while another runtime still runs."""
+    wait_condition(api, namespace, name, "Reconciling", "True", "WaitingForPreviousRuntime", op)
+    obj = get(api, namespace, name)
+    assert condition(obj, "CollectionClaimed")["status"] == "True"
+
+
 def lease_holder_uid(api: dict[str, Any], namespace: str, coll: str) -> str | None:
     try:
         lease = api["coordination"].read_namespaced_lease(naming.claim_name(coll), namespace)
@@ -235,7 +306,7 @@ def test_url_spellings_in_two_namespaces_give_one_runtime(
 
 
 def test_lease_migrated_then_deleted_and_edited_is_restored_for_the_oldest_never_two_running(
-    start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
+    cluster: Any, start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
 ) -> None:
     create_secret(api, namespace)
     coll = str(uuid.uuid4())
@@ -257,8 +328,11 @@ def test_lease_migrated_then_deleted_and_edited_is_restored_for_the_oldest_never
         wait_condition(api, namespace, "older", "Stalled", "True", "CollectionConflict", op)
 
         # Deleted by hand: restored for the OLDEST resource (not the previous holder, not whoever
-        # reconciles first); the younger runtime stops before the older one starts.
-        api["coordination"].delete_namespaced_lease(naming.claim_name(coll), namespace)
+        # reconciles first); the older runtime starts only once the younger one has stopped.
+        with pods_kept(cluster, api, namespace, younger["metadata"]["uid"]):
+            api["coordination"].delete_namespaced_lease(naming.claim_name(coll), namespace)
+            wait_waiting_for_previous(api, namespace, "older", op)
+            time.sleep(2)  # the sampler keeps watching while the younger runtime lingers
         wait_sole_runtime(api, namespace, "older", [namespace], op)
         wait_condition(api, namespace, "younger", "Stalled", "True", "CollectionConflict", op)
         assert lease_holder_uid(api, namespace, coll) == older["metadata"]["uid"]
@@ -292,7 +366,7 @@ def test_lease_migrated_then_deleted_and_edited_is_restored_for_the_oldest_never
 
 
 def test_finalizer_removed_by_hand_never_two_running(
-    start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
+    cluster: Any, start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
 ) -> None:
     op = start_operator()
     create_secret(api, namespace)
@@ -301,16 +375,29 @@ def test_finalizer_removed_by_hand_never_two_running(
     wait_sole_runtime(api, namespace, "holder", [namespace], op)
     create(api, namespace, manifest("waiter", coll))
     wait_condition(api, namespace, "waiter", "Stalled", "True", "CollectionConflict", op)
-    holder_child = get(api, namespace, "holder")["status"]["runtime"]["deploymentName"]
+    holder = get(api, namespace, "holder")
+    holder_child = holder["status"]["runtime"]["deploymentName"]
 
     pods = RunningPods(api, [namespace])
     with pods.sampling():
-        # Deleted, and its finalizer removed by hand while the operator may be stopping its runtime:
-        # the resource vanishes at once; its Deployment and Pods go by garbage collection, later.
-        api["custom"].delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "holder")
-        api["custom"].patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, "holder", {"metadata": {"finalizers": None}}
-        )
+        with pods_kept(cluster, api, namespace, holder["metadata"]["uid"]):
+            # Deleted, and its finalizer removed by hand while the operator is stopping its runtime:
+            # the resource vanishes at once; its Pods go later, by garbage collection.
+            api["custom"].delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "holder")
+            api["custom"].patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, "holder", {"metadata": {"finalizers": None}}
+            )
+            wait_until(
+                lambda: (
+                    not api["custom"].list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, field_selector="metadata.name=holder"
+                    )["items"]
+                ),
+                WAIT,
+                "the resource to vanish",
+            )
+            wait_waiting_for_previous(api, namespace, "waiter", op)
+            time.sleep(2)
         wait_sole_runtime(api, namespace, "waiter", [namespace], op)
         wait_until(
             lambda: (
