@@ -111,15 +111,24 @@ class Kube:
         """Server-side apply a child, but only if it is absent or already owned by `owner_uid`.
 
         Raises ChildNameTaken otherwise. An existing object is applied with its resourceVersion as a
-        precondition, so one replaced by a stranger between the read and the write is not adopted.
+        precondition, so one replaced by a stranger between the read and the write is not adopted;
+        a precondition that failed because a controller wrote the status meanwhile is read again.
         """
         meta = obj["metadata"]
-        existing = self.read_child(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
-        if existing is not None:
-            if not owned_by(existing, owner_uid):
-                raise ChildNameTaken(obj["kind"], meta["namespace"], meta["name"])
-            obj = {**obj, "metadata": {**meta, "resourceVersion": existing["metadata"]["resourceVersion"]}}
-        return self.apply(obj)
+        for attempt in range(3):
+            existing = self.read_child(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+            body = obj
+            if existing is not None:
+                if not owned_by(existing, owner_uid):
+                    raise ChildNameTaken(obj["kind"], meta["namespace"], meta["name"])
+                version = existing["metadata"]["resourceVersion"]
+                body = {**obj, "metadata": {**meta, "resourceVersion": version}}
+            try:
+                return self.apply(body)
+            except ApiException as exc:
+                if exc.status != 409 or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply `obj` (forcing ownership of our fields) and return the stored object.
