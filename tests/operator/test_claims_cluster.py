@@ -332,6 +332,8 @@ def test_lease_migrated_then_deleted_and_edited_is_restored_for_the_oldest_never
         with pods_kept(cluster, api, namespace, younger["metadata"]["uid"]):
             api["coordination"].delete_namespaced_lease(naming.claim_name(coll), namespace)
             wait_waiting_for_previous(api, namespace, "older", op)
+            # Restored by the Lease watch (the timers would only recreate it for the oldest later).
+            assert f"claim on collection {coll} restored for {namespace}/older" in op.log_text()
             time.sleep(2)  # the sampler keeps watching while the younger runtime lingers
         wait_sole_runtime(api, namespace, "older", [namespace], op)
         wait_condition(api, namespace, "younger", "Stalled", "True", "CollectionConflict", op)
