@@ -163,7 +163,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
         )
 
     credentials = _credentials(kube, ref, spec)
-    ref = children_ref(kube, ref)
+    ref, before = children_ref(kube, ref)
     deployment_name = ref.child
     credentials_valid = credentials.valid if credentials is not None else None
     replicas = workload.desired_replicas(spec, credentials_valid=credentials_valid)
@@ -178,7 +178,6 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             # Deployment this resource owns is ever deleted.
             kube.delete_owned_deployment(ref.namespace, deployment_name, ref.uid)
         else:
-            before = kube.read_deployment(ref.namespace, deployment_name)
             if before is not None and not owned_by(before, ref.uid):
                 child_conflict = str(ChildNameTaken("Deployment", ref.namespace, deployment_name))
             running = bool(before and not child_conflict and (before.get("spec") or {}).get("replicas"))
@@ -268,17 +267,19 @@ def still_holds(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> bool
     return written is not None and written[1] == body["metadata"]["uid"]
 
 
-def children_ref(kube: Kube, ref: workload.SyncRef) -> workload.SyncRef:
-    """`ref`, with the legacy child name when this resource already owns a Deployment named the way
-    earlier versions named children: keeping it avoids running two runtimes of one resource (or
-    restarting it) on upgrade. Children under the current name win when both exist."""
+def children_ref(kube: Kube, ref: workload.SyncRef) -> tuple[workload.SyncRef, dict[str, Any] | None]:
+    """`ref` (with the legacy child name when this resource already owns a Deployment named the way
+    earlier versions named children: keeping it avoids running two runtimes of one resource, or
+    restarting it, on upgrade) and the Deployment found under that name, whoever owns it.
+    Children under the current name win when both exist."""
+    current = kube.read_deployment(ref.namespace, ref.child)
     legacy = naming.legacy_child_name(ref.name)
-    if legacy == ref.child or kube.read_deployment(ref.namespace, ref.child) is not None:
-        return ref
+    if current is not None or legacy == ref.child:
+        return ref, current
     found = kube.read_deployment(ref.namespace, legacy)
     if found is not None and owned_by(found, ref.uid):
-        return workload.SyncRef(ref.namespace, ref.name, ref.uid, legacy_child=legacy)
-    return ref
+        return workload.SyncRef(ref.namespace, ref.name, ref.uid, legacy_child=legacy), found
+    return ref, None
 
 
 def _other_runtimes(kube: Kube, ref: workload.SyncRef, collection: str) -> list[CollectionRuntime]:
@@ -350,9 +351,8 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
         replicas = workload.desired_replicas(
             spec, credentials_valid=credentials.valid if credentials is not None else None
         )
-        ref = children_ref(kube, ref)
+        ref, deployment = children_ref(kube, ref)
         deployment_name = ref.child
-        deployment = kube.read_deployment(namespace, deployment_name)
         if deployment is not None and not owned_by(deployment, ref.uid):
             return outcome
         runtime = _observe_runtime(kube, ref, deployment, replicas, spec.suspend)
@@ -390,7 +390,7 @@ def finalize(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> tuple[b
     written = claims.current_holder(backend, settings.claims_namespace, collection)
     if written is None or written[1] != ref.uid:
         return True, None  # a waiter: nothing to hand over, owner references clean the rest
-    ref = children_ref(kube, ref)
+    ref, _ = children_ref(kube, ref)
     kube.delete_owned_deployment(ref.namespace, ref.child, ref.uid)
     if kube.list_pods(ref.namespace, workload.selector_labels(ref)):
         return False, None
