@@ -283,7 +283,18 @@ def children_ref(kube: Kube, ref: workload.SyncRef) -> tuple[workload.SyncRef, d
 
 
 def _other_runtimes(kube: Kube, ref: workload.SyncRef, collection: str) -> list[CollectionRuntime]:
-    return [r for r in kube.collection_runtimes(collection) if r.owner_uid != ref.uid]
+    """Runtimes of the collection that are not ours: by the collection label, and (for Pods started
+    before that label existed) the Pods of every other resource naming the collection."""
+    found = [r for r in kube.collection_runtimes(collection) if r.owner_uid != ref.uid]
+    seen = {(r.kind, r.namespace, r.name) for r in found}
+    for other in KubeClaimBackend(kube).claimants(collection):
+        if other.uid == ref.uid:
+            continue
+        for pod in kube.list_pods(other.namespace, {naming.LABEL_UID: other.uid}):
+            name = str((pod.get("metadata") or {}).get("name", ""))
+            if ("Pod", other.namespace, name) not in seen:
+                found.append(CollectionRuntime("Pod", other.namespace, name, other.uid, other.name))
+    return found
 
 
 def _pokeable(runtimes: list[CollectionRuntime]) -> list[CollectionRuntime]:

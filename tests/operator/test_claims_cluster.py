@@ -629,3 +629,47 @@ def test_children_named_the_old_way_are_kept_on_upgrade(
     assert deps[0].spec.template.spec.service_account_name == "sis-feed"
     assert claim_leases(api, namespace) == [naming.claim_name(coll)]
     assert lease_holder_uid(api, namespace, coll) == uid
+
+
+def test_upgrade_from_url_keyed_claims_never_runs_two(
+    cluster: Any, start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str
+) -> None:
+    """What the URL-keyed versions left when two spellings split one collection: two old-named
+    Leases, and the younger resource's runtime running from a Deployment without the collection
+    label. On upgrade the older resource's claim wins and its runtime starts only after the other
+    one is gone."""
+    create_secret(api, namespace)
+    coll = str(uuid.uuid4())
+    older = create(api, namespace, manifest("older", coll))
+    time.sleep(1.1)
+    full = "https://api.sekoia.io/v2/inthreat/ioc-collections"
+    younger = create(api, namespace, manifest("younger", coll, sekoia={"url": full, "collectionId": coll}))
+    ref = workload.SyncRef(namespace, "younger", younger["metadata"]["uid"], legacy_child="sis-younger")
+    old_runtime = workload.desired_deployment(
+        ref, parse_spec(younger["spec"]), credentials_fingerprint=None, replicas=1
+    )
+    for labels in (old_runtime["metadata"]["labels"], old_runtime["spec"]["template"]["metadata"]["labels"]):
+        del labels[naming.LABEL_COLLECTION]  # earlier versions did not label the collection
+    for obj in (workload.desired_service_account(ref), old_runtime):
+        cluster.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=sekoia-intel-operator",
+            "-f",
+            "-",
+            input=json.dumps(obj),
+        )
+    pods = RunningPods(api, [namespace])
+    wait_until(lambda: len(pods.now()) == 1, WAIT, "the old runtime Pod to run")
+    legacy_lease(api, namespace, "https://api.sekoia.io", coll, older)
+    legacy_lease(api, namespace, full, coll, younger)
+
+    with pods.sampling(), pods_kept(cluster, api, namespace, younger["metadata"]["uid"]):
+        op = start_operator()
+        wait_waiting_for_previous(api, namespace, "older", op)
+        wait_condition(api, namespace, "younger", "Stalled", "True", "CollectionConflict", op)
+        assert claim_leases(api, namespace) == [naming.claim_name(coll)]
+        assert lease_holder_uid(api, namespace, coll) == older["metadata"]["uid"]
+        time.sleep(2)
+    wait_sole_runtime(api, namespace, "older", [namespace], op)
+    assert pods.samples >= 15 and pods.max <= 1, pods.worst
