@@ -80,6 +80,24 @@ def build_parser() -> argparse.ArgumentParser:
     wh.add_argument("--webhook-keyfile", type=Path, help="TLS private key (PEM)")
     wh.add_argument("--webhook-cafile", type=Path, help="CA bundle the API server should trust")
     wh.add_argument(
+        "--webhook-client-cafile",
+        type=Path,
+        help="CA of the API server's admission client certificate: callers without a certificate it "
+        "signed are refused during the TLS handshake",
+    )
+    wh.add_argument(
+        "--webhook-client-name",
+        action="append",
+        default=[],
+        help="accepted common name (or DNS SAN) of that client certificate (repeatable; default: any)",
+    )
+    wh.add_argument(
+        "--webhook-insecure-no-client-auth",
+        action="store_true",
+        help="answer any caller (only where the webhook port is unreachable for everything but the API "
+        "server); without it, --webhook needs --webhook-client-cafile",
+    )
+    wh.add_argument(
         "--webhook-config-name",
         help="let the operator create/patch this ValidatingWebhookConfiguration (needs cluster RBAC)",
     )
@@ -174,12 +192,22 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
     if args.webhook:
         if bool(args.webhook_certfile) != bool(args.webhook_keyfile):
             raise ValueError("--webhook-certfile and --webhook-keyfile go together")
-        for path in (args.webhook_certfile, args.webhook_keyfile, args.webhook_cafile):
+        for path in (
+            args.webhook_certfile,
+            args.webhook_keyfile,
+            args.webhook_cafile,
+            args.webhook_client_cafile,
+        ):
             if path is not None and not path.is_file():
                 raise ValueError(f"webhook file not found: {path}")
         if not args.webhook_certfile:
             raise ValueError(
                 "--webhook needs --webhook-certfile and --webhook-keyfile (the API server only calls HTTPS)"
+            )
+        if not args.webhook_client_cafile and not args.webhook_insecure_no_client_auth:
+            raise ValueError(
+                "--webhook needs --webhook-client-cafile (the CA of the API server's admission client "
+                "certificate), or --webhook-insecure-no-client-auth to answer any caller"
             )
         if args.webhook_config_name and args.webhook_config_name.count(".") < 2:
             # kopf names each webhook "<handler>.<config name>"; the API server wants 3+ DNS segments.
@@ -194,6 +222,8 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
             keyfile=str(args.webhook_keyfile),
             cafile=str(args.webhook_cafile) if args.webhook_cafile else None,
             managed_config=args.webhook_config_name,
+            client_cafile=str(args.webhook_client_cafile) if args.webhook_client_cafile else None,
+            client_names=list(args.webhook_client_name),
         )
     return cfg
 

@@ -30,6 +30,8 @@ REASON_SECRET_UNREADABLE = "SecretUnreadable"
 REASON_SYNCHRONIZING = "Synchronizing"
 REASON_AS_EXPECTED = "AsExpected"
 REASON_NOT_CHECKED = "NotChecked"
+REASON_CHILD_NAME_TAKEN = "ChildNameTaken"
+REASON_WAITING_FOR_PREVIOUS_RUNTIME = "WaitingForPreviousRuntime"
 
 
 def now_rfc3339() -> str:
@@ -58,6 +60,10 @@ class Observation:
     suspended: bool = False
     #: (reason, message) when the operator's allowlists refuse the spec: nothing is claimed or run.
     refusal: tuple[str, str] | None = None
+    #: Why a child object could not be applied (its name is taken by an object we do not own).
+    child_conflict: str | None = None
+    #: Runtimes of the collection that must stop before this holder's runtime may start.
+    waiting_for: str | None = None
 
 
 Condition = dict[str, Any]
@@ -131,6 +137,10 @@ def desired_conditions(obs: Observation) -> list[Condition]:
         )
         ready = _cond(READY, False, REASON_COLLECTION_CONFLICT, claim_cond["message"])
         stalled = _cond(STALLED, True, REASON_COLLECTION_CONFLICT, claim_cond["message"])
+    elif obs.child_conflict is not None:
+        runtime_cond = _cond(RUNTIME_AVAILABLE, False, REASON_CHILD_NAME_TAKEN, obs.child_conflict)
+        ready = _cond(READY, False, REASON_CHILD_NAME_TAKEN, obs.child_conflict)
+        stalled = _cond(STALLED, True, REASON_CHILD_NAME_TAKEN, obs.child_conflict)
     elif obs.credentials is not None and not obs.credentials.valid:
         runtime_cond = _cond(
             RUNTIME_AVAILABLE,
@@ -140,6 +150,11 @@ def desired_conditions(obs: Observation) -> list[Condition]:
         )
         ready = _cond(READY, False, obs.credentials.reason, obs.credentials.message)
         stalled = _cond(STALLED, True, obs.credentials.reason, obs.credentials.message)
+    elif obs.waiting_for is not None:
+        msg = f"the runtime starts once the previous runtime of the collection has stopped: {obs.waiting_for}"
+        runtime_cond = _cond(RUNTIME_AVAILABLE, False, REASON_WAITING_FOR_PREVIOUS_RUNTIME, msg)
+        ready = _cond(READY, False, REASON_WAITING_FOR_PREVIOUS_RUNTIME, msg)
+        reconciling = _cond(RECONCILING, True, REASON_WAITING_FOR_PREVIOUS_RUNTIME, msg)
     elif runtime is None:
         runtime_cond = _cond(RUNTIME_AVAILABLE, None, REASON_NOT_CHECKED, "runtime not observed yet")
         ready = _cond(READY, False, REASON_NOT_CHECKED, "runtime not observed yet")

@@ -69,6 +69,10 @@ class WebhookConfig:
     keyfile: str | None = None
     cafile: str | None = None
     managed_config: str | None = None
+    #: CA that signed the API server's admission client certificate; None = no client authentication.
+    client_cafile: str | None = None
+    #: Common names / DNS SANs accepted in that client certificate; empty = any it signed.
+    client_names: list[str] = field(default_factory=list)
 
 
 CONFIG = OperatorConfig()

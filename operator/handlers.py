@@ -6,6 +6,7 @@ Import this module only after `config.CONFIG` is final: timer intervals are read
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
@@ -15,7 +16,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from . import claims, coalesce, metrics, naming, reconcile, runtime_health, webhook
+from . import claim_watch, claims, coalesce, metrics, naming, reconcile, runtime_health, webhook
 from .config import CONFIG
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
@@ -25,8 +26,8 @@ GROUP, VERSION, PLURAL = naming.API_GROUP, naming.API_VERSION, naming.PLURAL
 log = logging.getLogger("sekoia_intel_operator")
 
 _state: dict[str, Any] = {}
-#: How often a resource waiting for a claimed collection checks the claim again (the hand-over on
-#: deletion pokes it at once; this covers a hand-over the operator missed).
+#: How often every resource checks its claim again, holders as often as waiters (the Lease watch and
+#: the hand-over on deletion act at once; this covers whatever the operator missed).
 WAITER_RECHECK_SECONDS = 30.0
 
 
@@ -89,12 +90,36 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
             certfile=wh.certfile,
             pkeyfile=wh.keyfile,
             cafile=wh.cafile,
+            # With a client CA, the TLS handshake itself refuses callers without a certificate it
+            # signed: only the API server (configured with that client certificate) gets an answer.
+            verify_mode=ssl.CERT_REQUIRED if wh.client_cafile else None,
+            verify_cafile=wh.client_cafile,
         )
         if wh.managed_config:
             settings.admission.managed = wh.managed_config
     _state["kube"] = Kube(
         build_api_client(), namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout
     )
+    _state["lease_watch"] = claim_watch.LeaseWatcher(
+        _state["kube"], CONFIG.claims_namespace, _claim_restored
+    ).start()
+
+
+@kopf.on.cleanup()
+def stop_lease_watch(**_: Any) -> None:
+    """End the Lease watch thread with the operator."""
+    watcher = _state.get("lease_watch")
+    if watcher is not None:
+        watcher.stop()
+
+
+def _claim_restored(result: claims.RestoreResult) -> None:
+    """A claim was rewritten: every claimant reconciles now, so the old holder stops its runtime and
+    the new one starts it once that is done."""
+    metrics.CLAIM_HANDOVERS.inc()
+    for claimant in result.claimants:
+        if not claimant.deleting:
+            _kube().poke(claimant.namespace, claimant.name, "collection claim restored")
 
 
 @kopf.on.login()
@@ -134,6 +159,10 @@ def _report(body: Mapping[str, Any], outcome: reconcile.Outcome) -> None:
     _post(body, outcome.events)
     for successor in outcome.pokes:
         _kube().poke(successor.namespace, successor.name, "collection claim handed over")
+    if outcome.retry_after is not None:
+        raise kopf.TemporaryError(
+            "waiting for another runtime of the collection to stop", delay=outcome.retry_after
+        )
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
@@ -154,20 +183,24 @@ def reconcile_sync(body: kopf.Body, reason: str, **_: Any) -> None:
     when=lambda meta, **_: not meta.get("deletionTimestamp"),
 )
 def resync(body: kopf.Body, status: kopf.Status, **_: Any) -> None:
-    """Safety net: waiters re-check the claim often; holders re-converge every resync interval."""
+    """Safety net: every resource re-checks its claim at every tick (a holder that lost it stops its
+    runtime); a holder that still holds it re-converges everything every resync interval."""
     holds = any(
         c.get("type") == "CollectionClaimed" and c.get("status") == "True"
         for c in status.get("conditions") or []
     )
     meta = body["metadata"]
-    if not reconcile.resync_due(meta["namespace"], meta["name"], holds, CONFIG.resync_interval):
-        # Between full re-checks, one `get` of the referenced Secret notices a rotation (or a removed
-        # opt-in label) without the operator watching every Secret of the cluster.
+    due = reconcile.resync_due(meta["namespace"], meta["name"], holds, CONFIG.resync_interval)
+    if not due:
+        # Between full re-checks: one Lease read confirms the claim, and one `get` of the referenced
+        # Secret notices a rotation (or a removed opt-in label) without watching every Secret.
         try:
-            changed = reconcile.credentials_changed(_kube(), _settings(), body)
+            quiet = reconcile.still_holds(_kube(), _settings(), body) and not reconcile.credentials_changed(
+                _kube(), _settings(), body
+            )
         except ApiException as exc:
             raise kopf.TemporaryError(f"Kubernetes API error {exc.status} {exc.reason}", delay=5) from None
-        if not changed:
+        if quiet:
             return
     outcome = _guarded("timer", lambda: reconcile.reconcile(_kube(), _settings(), body))
     _report(body, outcome)
@@ -194,6 +227,23 @@ def finalize_sync(body: kopf.Body, **_: Any) -> None:
             [EventSpec("Normal", "CollectionHandedOver", f"collection handed over to {successor.identity}")],
         )
     reconcile.forget(body["metadata"]["namespace"], body["metadata"]["name"])
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def sync_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A resource vanished (also when its finalizer was removed by hand, so that its own deletion
+    handler never ran): give its collection to the rightful claimant now rather than at the next tick.
+    """
+    if type != "DELETED":
+        return
+    collection = reconcile.collection_of(body)
+    if collection is None:
+        return
+    try:
+        claim_watch.handle(_kube(), CONFIG.claims_namespace, collection, _claim_restored)
+    except (ApiException, claims.ClaimConflict) as exc:
+        # The timers of the remaining claimants re-check soon; this only makes it immediate.
+        log.warning("restoring the claim on collection %s failed: %s", collection, exc.__class__.__name__)
 
 
 # --- runtime observers: Deployment/Pod changes refresh the owner's runtime conditions -----------------
@@ -255,28 +305,33 @@ async def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, 
 # --- admission -----------------------------------------------------------------------------------------
 
 
-def validate_sync(spec: kopf.Spec, namespace: str | None, uid: str, warnings: list[str], **_: Any) -> None:
+def validate_sync(
+    body: kopf.Body, uid: str, warnings: list[str], sslpeer: dict[str, Any], **kwargs: Any
+) -> None:
     """Reject a collection already claimed by another resource and what the schema cannot express."""
-    kube = _kube()
-    backend = KubeClaimBackend(kube)
+    wh = CONFIG.webhook
+    if wh is not None and wh.client_cafile and not webhook.client_allowed(sslpeer, wh.client_names):
+        # The TLS layer already refused callers without a certificate from the CA; this refuses
+        # other holders of such certificates (e.g. users with client certificates from the cluster CA).
+        metrics.ADMISSION.labels("refused").inc()
+        raise kopf.AdmissionError("this webhook only answers the Kubernetes API server", code=403)
+    checks = webhook.checks_for(kwargs.get("operation"), kwargs.get("old"), body)
+    if not checks.spec:
+        metrics.ADMISSION.labels("allowed").inc()
+        return
+    backend = KubeClaimBackend(_kube())
 
-    def claim_lookup(lease_name: str) -> tuple[str, str] | None:
-        return claims.peek(backend, CONFIG.claims_namespace, lease_name)
-
-    def secret_lookup(secret_name: str) -> tuple[bool, Mapping[str, str]] | None:
-        try:
-            return kube.read_secret(namespace or "", secret_name)
-        except ApiException:
-            return None
+    def claim_lookup(collection: str) -> tuple[str, str] | None:
+        return claims.peek(backend, CONFIG.claims_namespace, collection)
 
     # The API server fills the uid before validating admission, so the holder may update itself.
     verdict = webhook.validate(
-        dict(spec),
+        dict(body.get("spec") or {}),
         uid=uid or None,
         claim_lookup=claim_lookup,
-        secret_lookup=secret_lookup,
         allowlists=CONFIG.allowlists,
         default_image=CONFIG.runtime_image,
+        check_claim=checks.claim,
     )
     warnings.extend(verdict.warnings)
     if verdict.errors:

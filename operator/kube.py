@@ -5,7 +5,8 @@ dicts (camelCase, exactly as the API server sends them) so the pure modules neve
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,35 @@ def _decode(response: Any) -> dict[str, Any]:
     return json.loads(response.data or b"{}")
 
 
+class ChildNameTaken(Exception):
+    """An object with a child's name exists but its ownerReferences do not name the resource: the
+    operator never adopts, patches or deletes it."""
+
+    def __init__(self, kind: str, namespace: str, name: str) -> None:
+        super().__init__(
+            f"a {kind} named {name!r} already exists in namespace {namespace!r} and is not owned by this "
+            "resource; the operator leaves it alone: delete or rename it, or re-create this resource"
+        )
+        self.kind, self.name = kind, name
+
+
+def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether an object's ownerReferences name the resource with that uid."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(ref.get("uid") == uid for ref in refs)
+
+
+@dataclass(frozen=True)
+class CollectionRuntime:
+    """A runtime Deployment or Pod of some collection, and the resource it says it belongs to."""
+
+    kind: str
+    namespace: str
+    name: str
+    owner_uid: str
+    sync_name: str
+
+
 class Kube:
     """The operator's view of the cluster. Every call has a timeout so that a dead connection fails
     the handler (which kopf retries) instead of hanging it forever."""
@@ -59,8 +89,54 @@ class Kube:
         self.timeout = request_timeout
 
     # --- generic -----------------------------------------------------------------------------------
+    def _call(self, path: str, method: str, **kwargs: Any) -> Any:
+        return self.api_client.call_api(
+            path,
+            method,
+            auth_settings=["BearerToken"],
+            _return_http_data_only=True,
+            _preload_content=False,
+            _request_timeout=self.timeout,
+            **kwargs,
+        )
+
+    def read_child(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A child-kind object by name, or None."""
+        path = _COLLECTIONS[(api_version, kind)].format(namespace=namespace, name=name)
+        try:
+            return _decode(self._call(path, "GET", header_params={"Accept": "application/json"}))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def apply_owned(self, obj: dict[str, Any], owner_uid: str) -> dict[str, Any]:
+        """Server-side apply a child, but only if it is absent or already owned by `owner_uid`.
+
+        Raises ChildNameTaken otherwise. An existing object is applied with its resourceVersion as a
+        precondition, so one replaced by a stranger between the read and the write is not adopted;
+        a precondition that failed because a controller wrote the status meanwhile is read again.
+        """
+        meta = obj["metadata"]
+        for attempt in range(3):
+            existing = self.read_child(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+            body = obj
+            if existing is not None:
+                if not owned_by(existing, owner_uid):
+                    raise ChildNameTaken(obj["kind"], meta["namespace"], meta["name"])
+                version = existing["metadata"]["resourceVersion"]
+                body = {**obj, "metadata": {**meta, "resourceVersion": version}}
+            try:
+                return self.apply(body)
+            except ApiException as exc:
+                if exc.status != 409 or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply `obj` (forcing ownership of our fields) and return the stored object."""
+        """Server-side apply `obj` (forcing ownership of our fields) and return the stored object.
+
+        Callers use `apply_owned`, which refuses objects of someone else."""
         meta = obj["metadata"]
         path = _COLLECTIONS[(obj["apiVersion"], obj["kind"])].format(
             namespace=meta["namespace"], name=meta["name"]
@@ -205,20 +281,63 @@ class Kube:
                 return None
             raise
 
-    def delete_deployment(self, namespace: str, name: str) -> bool:
-        """Delete the Deployment and, in the foreground, its Pods. True if there was one."""
+    def delete_owned_deployment(self, namespace: str, name: str, owner_uid: str) -> bool:
+        """Delete that Deployment and, in the foreground, its Pods, only if `owner_uid` owns it (the
+        uid and resourceVersion read are preconditions). True if one was deleted."""
+        found = self.read_deployment(namespace, name)
+        if found is None or not owned_by(found, owner_uid):
+            return False
+        meta = found["metadata"]
         try:
             self.apps.delete_namespaced_deployment(
                 name,
                 namespace,
-                body=client.V1DeleteOptions(propagation_policy="Foreground"),
+                body=client.V1DeleteOptions(
+                    propagation_policy="Foreground",
+                    preconditions=client.V1Preconditions(
+                        uid=meta["uid"], resource_version=meta["resourceVersion"]
+                    ),
+                ),
                 _request_timeout=self.timeout,
             )
             return True
         except ApiException as exc:
-            if exc.status == 404:
-                return False
+            if exc.status in (404, 409):
+                return False  # gone, or changed since read: the next reconciliation looks again
             raise
+
+    def collection_runtimes(self, collection: str) -> list[CollectionRuntime]:
+        """Every Deployment scaled above zero and every Pod labelled with that collection, in the
+        served namespaces, whoever they belong to (even a resource that no longer exists)."""
+        selector = f"{naming.LABEL_COLLECTION}={collection}"
+        found: list[CollectionRuntime] = []
+        for kind, items in (
+            ("Deployment", self._list_labelled(self.apps, "deployment", selector)),
+            ("Pod", self._list_labelled(self.core, "pod", selector)),
+        ):
+            for item in items:
+                meta = item.get("metadata") or {}
+                if kind == "Deployment" and not int((item.get("spec") or {}).get("replicas") or 0):
+                    continue
+                found.append(
+                    CollectionRuntime(
+                        kind,
+                        str(meta.get("namespace", "")),
+                        str(meta.get("name", "")),
+                        str((meta.get("labels") or {}).get(naming.LABEL_UID, "")),
+                        str((meta.get("annotations") or {}).get(naming.ANNOTATION_SYNC_NAME, "")),
+                    )
+                )
+        return found
+
+    def _list_labelled(self, api: Any, kind: str, selector: str) -> list[dict[str, Any]]:
+        kwargs = {"label_selector": selector, "_preload_content": False, "_request_timeout": self.timeout}
+        if self.namespaces is None:
+            return list(_decode(getattr(api, f"list_{kind}_for_all_namespaces")(**kwargs)).get("items", []))
+        items: list[dict[str, Any]] = []
+        for namespace in self.namespaces:
+            items += _decode(getattr(api, f"list_namespaced_{kind}")(namespace, **kwargs)).get("items", [])
+        return items
 
     def list_pods(self, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:
         """Pods matching an equality label selector."""
@@ -245,7 +364,7 @@ class KubeClaimBackend:
         """Create; 409 means someone holds it already."""
         try:
             self.kube.coordination.create_namespaced_lease(
-                namespace, body, _request_timeout=self.kube.timeout
+                namespace, body, field_manager=FIELD_MANAGER, _request_timeout=self.kube.timeout
             )
         except ApiException as exc:
             if exc.status == 409:
@@ -269,7 +388,7 @@ class KubeClaimBackend:
         """Conditional replace (resourceVersion in the body); 409 = it changed, 404 = it was deleted."""
         try:
             self.kube.coordination.replace_namespaced_lease(
-                name, namespace, body, _request_timeout=self.kube.timeout
+                name, namespace, body, field_manager=FIELD_MANAGER, _request_timeout=self.kube.timeout
             )
         except ApiException as exc:
             if exc.status in (404, 409):
@@ -293,32 +412,46 @@ class KubeClaimBackend:
                 raise claims.ClaimConflict(str(exc.reason)) from None
             raise
 
-    def resource_uid(self, namespace: str, name: str) -> str | None:
-        """Uid of the resource if it exists (even while being deleted)."""
+    def resource(self, namespace: str, name: str) -> claims.Holder | None:
+        """The resource if it exists (even while being deleted)."""
         if not namespace or not name:
             return None
         obj = self.kube.get_sync(namespace, name)
-        return str(obj["metadata"]["uid"]) if obj else None
+        return _holder(obj) if obj else None
 
-    def claimants(self, lease_name: str) -> list[claims.Holder]:
-        """Resources not being deleted whose collection maps to `lease_name`."""
+    def claimants(self, collection: str) -> list[claims.Holder]:
+        """Resources whose spec names that collection (those being deleted flagged)."""
         found = []
         for obj in self.kube.list_syncs():
-            meta = obj.get("metadata") or {}
-            if meta.get("deletionTimestamp"):
-                continue
             try:
                 spec = parse_spec(obj.get("spec"))
             except SpecError:
                 continue
-            if naming.claim_name(spec.sekoia.url, spec.sekoia.collection_id) != lease_name:
-                continue
-            found.append(
-                claims.Holder(
-                    created=str(meta.get("creationTimestamp", "")),
-                    namespace=str(meta.get("namespace", "")),
-                    name=str(meta.get("name", "")),
-                    uid=str(meta.get("uid", "")),
-                )
-            )
+            if spec.sekoia.collection_uuid == collection:
+                found.append(_holder(obj))
         return found
+
+    def claim_leases(self, namespace: str) -> list[dict[str, Any]]:
+        """Every claim Lease of the namespace, selected by the labels the operator puts on them."""
+        selector = ",".join(f"{k}={v}" for k, v in sorted(claims.LEASE_LABELS.items()))
+        return list(
+            _decode(
+                self.kube.coordination.list_namespaced_lease(
+                    namespace,
+                    label_selector=selector,
+                    _preload_content=False,
+                    _request_timeout=self.kube.timeout,
+                )
+            ).get("items", [])
+        )
+
+
+def _holder(obj: Mapping[str, Any]) -> claims.Holder:
+    meta = obj.get("metadata") or {}
+    return claims.Holder(
+        created=str(meta.get("creationTimestamp", "")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        uid=str(meta.get("uid", "")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )

@@ -29,19 +29,39 @@ _CONNECTOR_NAMESPACE = uuid.UUID("0b0c4a1e-5e6f-5a3c-9d2e-7c1f7e0a4b21")
 
 _MAX_LABEL = 63
 _CLAIM_HASH_CHARS = 40
+_CHILD_PREFIX = "sis-"
+_CHILD_HASH_CHARS = 10
+CLAIM_PREFIX = "sis-claim-"
+#: Label on runtime Deployments and Pods: which collection they feed, so that a new claim holder can
+#: see every runtime of its collection, including one whose resource is gone.
+LABEL_COLLECTION = f"{PREFIX}collection"
 
 
 def _hash(text: str, chars: int) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
 
 
-def child_name(sync_name: str) -> str:
+def child_name(namespace: str, sync_name: str, uid: str) -> str:
     """Name of the Deployment, ServiceAccount, Role and RoleBinding of one resource.
 
-    Kept within 63 characters (a DNS label, valid for all four kinds) by truncating long names and
-    appending a hash of the full name, so two long names sharing a prefix still get distinct children.
+    `sis-<readable part of the name>-<hash of namespace/name/uid>`: the hash makes two resources'
+    children distinct even when their names share a long prefix or end like another's hash, and the
+    uid makes a re-created resource of the same name start from fresh children. At most 63 characters
+    (a DNS label, valid for all four kinds).
     """
-    name = f"sis-{sync_name}"
+    suffix = _hash(f"{namespace}/{sync_name}/{uid}", _CHILD_HASH_CHARS)
+    room = _MAX_LABEL - len(_CHILD_PREFIX) - len(suffix) - 1
+    head = sync_name[:room].rstrip("-.")
+    return f"{_CHILD_PREFIX}{head}-{suffix}" if head else f"{_CHILD_PREFIX}{suffix}"
+
+
+def legacy_child_name(sync_name: str) -> str:
+    """The child name used by earlier operator versions (`sis-<name>`, hashed when too long).
+
+    Only to find children made by such a version: such a name could be shared by two resources,
+    so a child found under it is used only when its ownerReferences name the resource.
+    """
+    name = f"{_CHILD_PREFIX}{sync_name}"
     if len(name) <= _MAX_LABEL:
         return name
     suffix = _hash(sync_name, 8)
@@ -55,10 +75,7 @@ def connector_id(uid: str) -> str:
 
 
 def canonical_api_root(url: str) -> str:
-    """Normalise a Sekoia.io API root so that spelling variants name the same tenant.
-
-    Scheme and host are case-insensitive, default ports and trailing slashes carry no meaning.
-    """
+    """Normalisation of a Sekoia.io API root by earlier versions (only for `legacy_claim_name`)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -75,14 +92,31 @@ def canonical_collection(collection_id: str) -> str:
     return value.removeprefix("ioc-collection--")
 
 
-def collection_key(sekoia_url: str, collection_id: str) -> str:
-    """Human-readable identity of a collection: canonical API root + "/" + collection UUID."""
-    return f"{canonical_api_root(sekoia_url)}/{canonical_collection(collection_id)}"
+def collection_key(collection_id: str) -> str:
+    """Identity of a collection: its bare lower-case UUID.
+
+    A collection UUID is unique across Sekoia.io, and the API URL can be spelled in many ways that
+    reach the same endpoint (`/v2/inthreat/ioc-collections` or not, a trailing dot on the host,
+    `/./`); keying on the URL let two spellings run two runtimes into one collection.
+    """
+    return canonical_collection(collection_id)
 
 
-def claim_name(sekoia_url: str, collection_id: str) -> str:
-    """Name of the Lease that claims a collection (a valid object name whatever the URL holds)."""
-    return f"sis-claim-{_hash(collection_key(sekoia_url, collection_id), _CLAIM_HASH_CHARS)}"
+def claim_name(collection_id: str) -> str:
+    """Name of the Lease that claims a collection: `sis-claim-<uuid>` (46 characters, readable)."""
+    return f"{CLAIM_PREFIX}{collection_key(collection_id)}"
+
+
+def legacy_claim_name(sekoia_url: str, collection_id: str) -> str:
+    """Lease name used by earlier operator versions, which keyed the claim on the API root as well."""
+    key = f"{canonical_api_root(sekoia_url)}/{canonical_collection(collection_id)}"
+    return f"{CLAIM_PREFIX}{_hash(key, _CLAIM_HASH_CHARS)}"
+
+
+def collection_of_claim(annotation: str) -> str:
+    """The collection UUID recorded in a claim Lease's annotation, current (`<uuid>`) or legacy
+    (`<api root>/<uuid>`)."""
+    return canonical_collection(annotation.rstrip("/").rsplit("/", 1)[-1])
 
 
 def holder_identity(namespace: str, name: str) -> str:

@@ -20,7 +20,7 @@ from . import claims, naming, netpol, policy, workload
 from . import conditions as cond
 from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
-from .kube import Kube, KubeClaimBackend
+from .kube import ChildNameTaken, CollectionRuntime, Kube, KubeClaimBackend, owned_by
 from .runtime_health import RuntimeHealth, assess
 from .secrets import CredentialsCheck, check_credentials, not_readable
 from .spec import SpecError, SyncSpec, parse_spec
@@ -47,6 +47,8 @@ class Outcome:
     pokes: list[claims.Holder] = field(default_factory=list)
     claim_held: bool | None = None
     status: dict[str, Any] | None = None
+    #: Reconcile again after this many seconds (waiting for another runtime of the collection to stop).
+    retry_after: float | None = None
 
 
 # Keyed by "<namespace>/<name>": the observers know the name before they know the uid.
@@ -148,8 +150,9 @@ def _refuse(
 ) -> Outcome:
     """The spec asks for something the operator's allowlists refuse: run nothing, say why."""
     outcome = Outcome()
+    ref, _ = children_ref(kube, ref)
     with _lock(ref):
-        kube.delete_deployment(ref.namespace, naming.child_name(ref.name))
+        kube.delete_owned_deployment(ref.namespace, ref.child, ref.uid)
         fresh = kube.get_sync(ref.namespace, ref.name) or body
         previous = fresh.get("status") or {}
         obs = cond.Observation(generation, refusal=(verdict.reason, verdict.message))
@@ -158,7 +161,7 @@ def _refuse(
             "conditions": cond.merge_conditions(
                 previous.get("conditions"), cond.desired_conditions(obs), cond.now_rfc3339()
             ),
-            "runtime": {"deploymentName": naming.child_name(ref.name), "replicas": 0, "readyReplicas": 0},
+            "runtime": {"deploymentName": ref.child, "replicas": 0, "readyReplicas": 0},
         }
         outcome.events += _write_status(kube, ref, previous, status)
         outcome.status = status
@@ -210,11 +213,11 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
     if not verdict.allowed:
         return _refuse(kube, ref, body, generation, verdict)
 
-    collection = naming.collection_key(spec.sekoia.url, spec.sekoia.collection_id)
-    lease_name = naming.claim_name(spec.sekoia.url, spec.sekoia.collection_id)
+    collection = naming.collection_key(spec.sekoia.collection_id)
+    lease_name = naming.claim_name(spec.sekoia.collection_id)
     claim = claims.acquire(
         KubeClaimBackend(kube),
-        claims.ClaimRequest(settings.claims_namespace, lease_name, collection, _holder(body)),
+        claims.ClaimRequest(settings.claims_namespace, collection, _holder(body)),
     )
     outcome.claim_held = claim.held
     if claim.successor is not None:
@@ -230,19 +233,34 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
 
     credentials = _credentials(kube, settings, ref, spec)
     _remember(ref, credentials)
-    deployment_name = naming.child_name(ref.name)
+    ref, before = children_ref(kube, ref)
+    deployment_name = ref.child
     credentials_valid = credentials.valid
     replicas = workload.desired_replicas(spec, credentials_valid=credentials_valid)
 
     with _lock(ref):
         runtime: RuntimeHealth | None = None
         image: str | None = None
+        child_conflict: str | None = None
+        waiting_for: str | None = None
         if not claim.held or credentials.refused:
-            # A loser must not run anything: the holder's runtime is the only consumer allowed. And
-            # no Pod may reference a Secret that was not offered for this use.
-            kube.delete_deployment(ref.namespace, deployment_name)
+            # A loser must not run anything: the holder's runtime is the only consumer allowed. And no
+            # Pod may reference a Secret that was not offered for this use. Only a Deployment this
+            # resource owns is ever deleted.
+            kube.delete_owned_deployment(ref.namespace, deployment_name, ref.uid)
         else:
-            before = kube.read_deployment(ref.namespace, deployment_name)
+            if before is not None and not owned_by(before, ref.uid):
+                child_conflict = str(ChildNameTaken("Deployment", ref.namespace, deployment_name))
+            running = bool(before and not child_conflict and (before.get("spec") or {}).get("replicas"))
+            blocked = child_conflict is None and replicas > 0 and not running
+            others = _other_runtimes(kube, ref, collection) if blocked else []
+            if others:
+                # Never two runtimes on one collection: ours starts only once every other one is gone.
+                waiting_for = _describe(others)
+                outcome.retry_after = 2.0
+                outcome.pokes += [
+                    claims.Holder("", r.namespace, r.sync_name, r.owner_uid) for r in _pokeable(others)
+                ]
             deployment: dict[str, Any] | None = None
             children = workload.desired_children(
                 ref,
@@ -255,12 +273,23 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
                 # Before the Deployment: the Pod never runs unconfined, not even for a moment.
                 children.insert(-1, netpol.desired_network_policy(ref, spec, settings.network_policy))
             for obj in children:
-                applied = kube.apply(obj)
+                if child_conflict is not None or (waiting_for is not None and obj["kind"] == "Deployment"):
+                    break
+                try:
+                    applied = kube.apply_owned(obj, ref.uid)
+                except ChildNameTaken as exc:
+                    child_conflict = str(exc)
+                    break
                 if obj["kind"] == "Deployment":
                     deployment = applied
-            outcome.events += _rollout_events(before, deployment)
-            image = spec.runtime.image or settings.runtime_image
-            runtime = _observe_runtime(kube, ref, deployment, replicas, spec.suspend)
+            if child_conflict is None and waiting_for is None:
+                outcome.events += _rollout_events(before, deployment)
+                image = spec.runtime.image or settings.runtime_image
+                runtime = _observe_runtime(kube, ref, deployment, replicas, spec.suspend)
+                if _lost_claim(kube, settings, collection, ref):
+                    # Handed to someone else while we applied: stop before the new holder starts.
+                    kube.delete_owned_deployment(ref.namespace, deployment_name, ref.uid)
+                    outcome.retry_after = 1.0
 
         fresh = kube.get_sync(ref.namespace, ref.name) or body
         previous = fresh.get("status") or {}
@@ -270,6 +299,8 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            child_conflict=child_conflict,
+            waiting_for=waiting_for,
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -292,6 +323,72 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
         outcome.status = status
     _last_full[f"{ref.namespace}/{ref.name}"] = time.monotonic()
     return outcome
+
+
+def collection_of(body: Mapping[str, Any]) -> str | None:
+    """The collection UUID a resource names, None if its spec is unusable."""
+    try:
+        return naming.collection_key(parse_spec(body.get("spec")).sekoia.collection_id)
+    except SpecError:
+        return None
+
+
+def still_holds(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> bool:
+    """Cheap check for the periodic timer: does this resource's claim Lease still name it, alive?"""
+    collection = collection_of(body)
+    if collection is None:
+        return False
+    written = claims.current_holder(KubeClaimBackend(kube), settings.claims_namespace, collection)
+    return written is not None and written[1] == body["metadata"]["uid"]
+
+
+def children_ref(kube: Kube, ref: workload.SyncRef) -> tuple[workload.SyncRef, dict[str, Any] | None]:
+    """`ref` (with the legacy child name when this resource already owns a Deployment named the way
+    earlier versions named children: keeping it avoids running two runtimes of one resource, or
+    restarting it, on upgrade) and the Deployment found under that name, whoever owns it.
+    Children under the current name win when both exist."""
+    current = kube.read_deployment(ref.namespace, ref.child)
+    legacy = naming.legacy_child_name(ref.name)
+    if current is not None or legacy == ref.child:
+        return ref, current
+    found = kube.read_deployment(ref.namespace, legacy)
+    if found is not None and owned_by(found, ref.uid):
+        return workload.SyncRef(ref.namespace, ref.name, ref.uid, legacy_child=legacy), found
+    return ref, None
+
+
+def _other_runtimes(kube: Kube, ref: workload.SyncRef, collection: str) -> list[CollectionRuntime]:
+    """Runtimes of the collection that are not ours: by the collection label, and (for Pods started
+    before that label existed) the Pods of every other resource naming the collection."""
+    found = [r for r in kube.collection_runtimes(collection) if r.owner_uid != ref.uid]
+    seen = {(r.kind, r.namespace, r.name) for r in found}
+    for other in KubeClaimBackend(kube).claimants(collection):
+        if other.uid == ref.uid:
+            continue
+        for pod in kube.list_pods(other.namespace, {naming.LABEL_UID: other.uid}):
+            name = str((pod.get("metadata") or {}).get("name", ""))
+            if ("Pod", other.namespace, name) not in seen:
+                found.append(CollectionRuntime("Pod", other.namespace, name, other.uid, other.name))
+    return found
+
+
+def _pokeable(runtimes: list[CollectionRuntime]) -> list[CollectionRuntime]:
+    seen: dict[tuple[str, str], CollectionRuntime] = {}
+    for r in runtimes:
+        if r.sync_name:
+            seen.setdefault((r.namespace, r.sync_name), r)
+    return list(seen.values())
+
+
+def _describe(runtimes: list[CollectionRuntime]) -> str:
+    names = sorted({f"{r.kind} {r.namespace}/{r.name}" for r in runtimes})
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return ", ".join(names[:3]) + more
+
+
+def _lost_claim(kube: Kube, settings: Settings, collection: str, ref: workload.SyncRef) -> bool:
+    written = claims.current_holder(KubeClaimBackend(kube), settings.claims_namespace, collection)
+    return written is not None and written[1] != ref.uid
 
 
 def _rollout_events(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[EventSpec]:
@@ -340,12 +437,12 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
         replicas = workload.desired_replicas(
             spec, credentials_valid=credentials.valid if credentials is not None else None
         )
-        deployment_name = naming.child_name(ref.name)
-        deployment = kube.read_deployment(namespace, deployment_name)
+        ref, deployment = children_ref(kube, ref)
+        deployment_name = ref.child
+        if deployment is not None and not owned_by(deployment, ref.uid):
+            return outcome
         runtime = _observe_runtime(kube, ref, deployment, replicas, spec.suspend)
-        collection = (previous.get("claim") or {}).get("collection") or naming.collection_key(
-            spec.sekoia.url, spec.sekoia.collection_id
-        )
+        collection = naming.collection_key(spec.sekoia.collection_id)
         obs = cond.Observation(
             int(generation),
             claim=cond.ClaimView(True, ref.namespace + "/" + ref.name, collection),
@@ -375,13 +472,13 @@ def finalize(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> tuple[b
     except SpecError:
         return True, None
     backend = KubeClaimBackend(kube)
-    lease_name = naming.claim_name(spec.sekoia.url, spec.sekoia.collection_id)
-    lease = backend.read_lease(settings.claims_namespace, lease_name)
-    if lease is None or claims.lease_holder(lease)[1] != ref.uid:
+    collection = naming.collection_key(spec.sekoia.collection_id)
+    written = claims.current_holder(backend, settings.claims_namespace, collection)
+    if written is None or written[1] != ref.uid:
         return True, None  # a waiter: nothing to hand over, owner references clean the rest
-    kube.delete_deployment(ref.namespace, naming.child_name(ref.name))
+    ref, _ = children_ref(kube, ref)
+    kube.delete_owned_deployment(ref.namespace, ref.child, ref.uid)
     if kube.list_pods(ref.namespace, workload.selector_labels(ref)):
         return False, None
-    collection = naming.collection_key(spec.sekoia.url, spec.sekoia.collection_id)
-    result = claims.release(backend, settings.claims_namespace, lease_name, collection, _holder(body))
+    result = claims.release(backend, settings.claims_namespace, collection, _holder(body))
     return True, result.successor

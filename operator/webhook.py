@@ -1,11 +1,16 @@
 """Admission checks the CRD schema cannot express: they need the cluster's state or arithmetic on
 Kubernetes quantities. They give fast feedback at apply time; the collection Lease, not this webhook,
 is what guarantees one resource per collection (two simultaneous applies can both pass a webhook).
+
+Which requests are judged at all is decided here too (`checks_for`): kopf's own finalizer and
+annotation patches, status writes and anything on an object being deleted pass untouched, or a
+resource waiting for a collection could never be deleted. The webhook tells the caller nothing about
+Secrets: whoever may create a SekoiaIntelSync may not be allowed to read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +19,52 @@ from kubernetes.utils.quantity import parse_quantity
 from . import naming, policy
 from .spec import SpecError, SyncSpec, parse_spec
 
-#: lease name -> (holder identity, holder uid) of a live holder, or None.
+#: collection UUID -> (holder identity, holder uid) of a live holder, or None.
 ClaimLookup = Callable[[str], "tuple[str, str] | None"]
-#: secret name -> (exists, base64 data); None when the operator may not read it.
-SecretLookup = Callable[[str], "tuple[bool, Mapping[str, str]] | None"]
+
+
+@dataclass(frozen=True)
+class Checks:
+    """What to judge in one admission request."""
+
+    spec: bool
+    claim: bool
+
+
+def _collection(obj: Mapping[str, Any] | None) -> str | None:
+    sekoia = ((obj or {}).get("spec") or {}).get("sekoia") or {}
+    value = sekoia.get("collectionId")
+    return naming.collection_key(value) if isinstance(value, str) else None
+
+
+def checks_for(operation: str | None, old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> Checks:
+    """Which checks an admission request deserves.
+
+    CREATE: everything. UPDATE: nothing when the object is being deleted or the spec did not change
+    (metadata and status patches); the spec checks when it changed, and the claim only when the
+    change touches the collection.
+    """
+    if operation == "CREATE":
+        return Checks(spec=True, claim=True)
+    if operation != "UPDATE" or new is None:
+        return Checks(spec=False, claim=False)
+    if (new.get("metadata") or {}).get("deletionTimestamp"):
+        return Checks(spec=False, claim=False)
+    if old is not None and (old.get("spec") or {}) == (new.get("spec") or {}):
+        return Checks(spec=False, claim=False)
+    return Checks(spec=True, claim=old is None or _collection(old) != _collection(new))
+
+
+def client_allowed(peer: Mapping[str, Any] | None, allowed_names: Sequence[str]) -> bool:
+    """Whether the verified client certificate (as `ssl.getpeercert()` gives it) names an allowed
+    client: its subject common name or a DNS subjectAltName. An empty list allows any verified cert."""
+    if not peer:
+        return False
+    if not allowed_names:
+        return True
+    names = {value for rdn in peer.get("subject") or () for key, value in rdn if key == "commonName"}
+    names |= {value for key, value in peer.get("subjectAltName") or () if key == "DNS"}
+    return bool(names & set(allowed_names))
 
 
 @dataclass
@@ -57,31 +104,14 @@ def _image_warnings(spec: SyncSpec) -> list[str]:
     return []
 
 
-def _secret_warnings(spec: SyncSpec, secret_lookup: SecretLookup) -> list[str]:
-    ref = spec.credentials_secret_ref
-    found = secret_lookup(ref.name)
-    if found is None:
-        return []
-    exists, data = found
-    if not exists:
-        return [
-            f"Secret {ref.name!r} does not exist yet: the runtime will not start until it is created with "
-            f"the keys {ref.opencti_token_key!r} and {ref.sekoia_api_key_key!r}"
-        ]
-    missing = [k for k in ref.keys if k not in data]
-    if missing:
-        return [f"Secret {ref.name!r} has no key {', '.join(repr(k) for k in missing)} yet"]
-    return []
-
-
 def validate(
     raw_spec: Mapping[str, Any] | None,
     *,
     uid: str | None,
     claim_lookup: ClaimLookup,
-    secret_lookup: SecretLookup,
     allowlists: policy.Allowlists | None = None,
     default_image: str = "",
+    check_claim: bool = True,
 ) -> Verdict:
     """Judge a SekoiaIntelSync about to be stored. `uid` is None on creation.
 
@@ -95,10 +125,9 @@ def validate(
         verdict.errors.append(str(exc))
         return verdict
 
-    lease = naming.claim_name(spec.sekoia.url, spec.sekoia.collection_id)
-    holder = claim_lookup(lease)
+    collection = naming.collection_key(spec.sekoia.collection_id)
+    holder = claim_lookup(collection) if check_claim else None
     if holder is not None and holder[1] != uid:
-        collection = naming.collection_key(spec.sekoia.url, spec.sekoia.collection_id)
         verdict.errors.append(
             f"collection {collection} is already synced by {holder[0]}: one collection can be fed by only "
             "one SekoiaIntelSync; delete that one first or choose another collection"
@@ -108,7 +137,6 @@ def validate(
         verdict.errors += [
             v.message for v in policy.check(spec, allowlists, default_image=default_image).violations
         ]
-    verdict.warnings += _secret_warnings(spec, secret_lookup)
     verdict.warnings += _image_warnings(spec)
     if spec.sekoia.url.lower().startswith("http://"):
         verdict.warnings.append("spec.sekoia.url uses plain http: the API key would travel unencrypted")

@@ -34,6 +34,13 @@ class SyncRef:
     namespace: str
     name: str
     uid: str
+    #: Name of the children when they keep a name given by an earlier version (see reconcile).
+    legacy_child: str | None = None
+
+    @property
+    def child(self) -> str:
+        """Name of the Deployment, ServiceAccount, Role and RoleBinding."""
+        return self.legacy_child or naming.child_name(self.namespace, self.name, self.uid)
 
 
 def owner_reference(ref: SyncRef) -> dict[str, Any]:
@@ -59,7 +66,7 @@ def common_labels(ref: SyncRef) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": "sekoia-intel-sync",
         "app.kubernetes.io/component": "connector-runtime",
-        "app.kubernetes.io/instance": naming.child_name(ref.name),
+        "app.kubernetes.io/instance": ref.child,
         naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
         **selector_labels(ref),
     }
@@ -67,7 +74,7 @@ def common_labels(ref: SyncRef) -> dict[str, str]:
 
 def _metadata(ref: SyncRef) -> dict[str, Any]:
     return {
-        "name": naming.child_name(ref.name),
+        "name": ref.child,
         "namespace": ref.namespace,
         "labels": common_labels(ref),
         "annotations": {naming.ANNOTATION_SYNC_NAME: ref.name},
@@ -110,7 +117,7 @@ def desired_role(ref: SyncRef) -> dict[str, Any]:
 
 def desired_role_binding(ref: SyncRef) -> dict[str, Any]:
     """Binds the Role to the ServiceAccount, both of the same name."""
-    name = naming.child_name(ref.name)
+    name = ref.child
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -186,7 +193,7 @@ def desired_deployment(
     """The runtime Deployment: one replica at most, `Recreate` so two runtimes never read the same
     stream at once, restricted security context, probes on the runtime's health endpoints."""
     rt = spec.runtime
-    name = naming.child_name(ref.name)
+    name = ref.child
     pod_annotations = dict(rt.pod_annotations or {})
     pod_annotations[naming.ANNOTATION_SYNC_NAME] = ref.name
     if credentials_fingerprint:
@@ -241,11 +248,15 @@ def desired_deployment(
     if rt.priority_class_name:
         pod_spec["priorityClassName"] = rt.priority_class_name
 
-    labels = common_labels(ref)
+    # The collection label lets the next holder of the claim see this runtime even after this resource
+    # is gone (its Pods outlive it until garbage collection).
+    labels = {**common_labels(ref), naming.LABEL_COLLECTION: spec.sekoia.collection_uuid}
+    metadata = _metadata(ref)
+    metadata["labels"] = {**metadata["labels"], naming.LABEL_COLLECTION: spec.sekoia.collection_uuid}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(ref),
+        "metadata": metadata,
         "spec": {
             "replicas": replicas,
             "strategy": {"type": "Recreate"},

@@ -25,6 +25,13 @@ class Pki:
     admin_key: Path
     sa_public: Path
     sa_private: Path
+    #: What kube-apiserver presents to admission webhooks (given by its admission configuration).
+    webhook_client_cert: Path
+    webhook_client_key: Path
+
+
+#: Common name of the API server's admission-webhook client certificate.
+WEBHOOK_CLIENT_NAME = "sekoia-intel-sync-webhook-client"
 
 
 def _name(common_name: str, org: str | None = None) -> x509.Name:
@@ -94,7 +101,8 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
 
 def make_pki(directory: Path) -> Pki:
     """Create a CA, the API server's serving certificate, an admin client certificate
-    (group ``system:masters``) and the service-account signing key pair in ``directory``."""
+    (group ``system:masters``), the API server's webhook client certificate and the service-account
+    signing key pair in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("sekoia-intel-sync-test-ca")
@@ -117,6 +125,8 @@ def make_pki(directory: Path) -> Pki:
     )
     admin_key = ec.generate_private_key(ec.SECP256R1())
     admin_cert = _issue(_name("admin", "system:masters"), admin_key, ca_name, ca_key, client=True)
+    webhook_client_key = ec.generate_private_key(ec.SECP256R1())
+    webhook_client_cert = _issue(_name(WEBHOOK_CLIENT_NAME), webhook_client_key, ca_name, ca_key, client=True)
     # RSA because every Kubernetes release accepts it for service-account tokens.
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -129,7 +139,11 @@ def make_pki(directory: Path) -> Pki:
         admin_key=directory / "admin.key",
         sa_public=directory / "sa.pub",
         sa_private=directory / "sa.key",
+        webhook_client_cert=directory / "webhook-client.crt",
+        webhook_client_key=directory / "webhook-client.key",
     )
+    _write_cert(pki.webhook_client_cert, webhook_client_cert)
+    _write_key(pki.webhook_client_key, webhook_client_key)
     _write_cert(pki.ca_cert, ca_cert)
     _write_key(pki.ca_key, ca_key)
     _write_cert(pki.serving_cert, serving_cert)

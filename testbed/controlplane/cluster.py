@@ -153,6 +153,7 @@ class LocalCluster:
         port = free_port()
         self.server = f"https://127.0.0.1:{port}"
         pki = self.pki
+        admission = self._write_admission_config()
         self._spawn(
             "kube-apiserver",
             [
@@ -173,6 +174,7 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--profiling=false",
                 "--endpoint-reconciler-type=none",
+                f"--admission-control-config-file={admission}",
                 "--v=1",
             ],
         )
@@ -182,6 +184,45 @@ class LocalCluster:
             "kube-apiserver /readyz",
             on_timeout=self.logs_text,
         )
+
+    def _write_admission_config(self) -> Path:
+        """The admission configuration that gives kube-apiserver a client certificate for every
+        admission webhook (user "*"), as a real cluster must be set up for the operator's webhook."""
+        assert self.pki is not None
+        kubeconfig = self.run_dir / "webhook-client.kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "users": [
+                        {
+                            "name": "*",
+                            "user": {
+                                "client-certificate": str(self.pki.webhook_client_cert),
+                                "client-key": str(self.pki.webhook_client_key),
+                            },
+                        }
+                    ],
+                }
+            )
+        )
+        plugin_config = {
+            "apiVersion": "apiserver.config.k8s.io/v1",
+            "kind": "WebhookAdmissionConfiguration",
+            "kubeConfigFile": str(kubeconfig),
+        }
+        config = {
+            "apiVersion": "apiserver.config.k8s.io/v1",
+            "kind": "AdmissionConfiguration",
+            "plugins": [
+                {"name": name, "configuration": plugin_config}
+                for name in ("ValidatingAdmissionWebhook", "MutatingAdmissionWebhook")
+            ],
+        }
+        path = self.run_dir / "admission.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
 
     def _write_admin_kubeconfig(self) -> None:
         assert self.pki is not None

@@ -78,3 +78,41 @@ def test_bad_policy_flags_are_one_line(flag: str, capsys: pytest.CaptureFixture[
     assert cli.main([flag, "--metrics-port", "0", "--liveness-port", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sekoia-intel-operator: error:") and "\n" not in err and flag.split("=")[1] in err
+
+
+def test_webhook_requires_client_authentication_or_an_explicit_opt_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("tls.crt", "tls.key", "client-ca.crt"):
+        (tmp_path / name).write_text("x")
+    tls = [
+        "--webhook",
+        "--webhook-certfile",
+        str(tmp_path / "tls.crt"),
+        "--webhook-keyfile",
+        str(tmp_path / "tls.key"),
+    ]
+    assert cli.main([*tls, "--metrics-port", "0", "--liveness-port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--webhook-client-cafile" in err and "\n" not in err.strip()
+
+    cfg = cli.config_from_args(
+        cli.build_parser().parse_args(
+            [
+                *tls,
+                "--webhook-client-cafile",
+                str(tmp_path / "client-ca.crt"),
+                "--webhook-client-name",
+                "apiserver",
+            ]
+        )
+    )
+    assert cfg.webhook is not None
+    assert cfg.webhook.client_cafile == str(tmp_path / "client-ca.crt") and cfg.webhook.client_names == [
+        "apiserver"
+    ]
+
+    open_cfg = cli.config_from_args(
+        cli.build_parser().parse_args([*tls, "--webhook-insecure-no-client-auth"])
+    )
+    assert open_cfg.webhook is not None and open_cfg.webhook.client_cafile is None

@@ -139,3 +139,23 @@ def test_credentials_roundtrip_through_conditions() -> None:
     back = c.credentials_from_conditions(conds)
     assert back is not None and back.valid and back.reason == "CredentialsFound"
     assert c.credentials_from_conditions(c.desired_conditions(c.Observation(1, claim=CLAIMED))) is None
+
+
+def test_child_name_taken_is_stalled_and_says_what_to_do() -> None:
+    message = "a Deployment named 'sis-feed-0123456789' already exists ... delete or rename it"
+    by = _by_type(
+        c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, child_conflict=message))
+    )
+    assert by["Stalled"]["status"] == "True" and by["Stalled"]["reason"] == c.REASON_CHILD_NAME_TAKEN
+    assert by["Ready"]["status"] == "False" and by["Ready"]["message"] == message
+    assert by["RuntimeAvailable"]["status"] == "False"
+    assert by["CollectionClaimed"]["status"] == "True"
+
+
+def test_waiting_for_the_previous_runtime_is_in_progress() -> None:
+    obs = c.Observation(1, claim=CLAIMED, credentials=GOOD, waiting_for="Pod intel/sis-old-1")
+    by = _by_type(c.desired_conditions(obs))
+    assert by["Reconciling"]["status"] == "True"
+    assert by["Reconciling"]["reason"] == c.REASON_WAITING_FOR_PREVIOUS_RUNTIME
+    assert "Pod intel/sis-old-1" in by["Ready"]["message"] and by["Ready"]["status"] == "False"
+    assert by["Stalled"]["status"] == "False"

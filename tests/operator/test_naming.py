@@ -14,20 +14,40 @@ DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 K8S_NAMES = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,250}[a-z0-9])?\Z")
 
 
-@given(K8S_NAMES)
-def test_child_name_is_a_dns_label(name: str) -> None:
-    child = naming.child_name(name)
+UID = "3c5e2a0e-8f53-4a8a-9d55-0f4cf1f1b001"
+
+
+@given(K8S_NAMES, st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\Z"), st.uuids())
+def test_child_name_is_a_dns_label(name: str, namespace: str, uid: uuid.UUID) -> None:
+    child = naming.child_name(namespace, name, str(uid))
     assert len(child) <= 63
     assert DNS_LABEL.match(child), child
+    assert child.startswith("sis-")
 
 
-def test_child_name_keeps_short_names_readable() -> None:
-    assert naming.child_name("prod-feed") == "sis-prod-feed"
+def test_child_name_stays_readable() -> None:
+    child = naming.child_name("team-a", "prod-feed", UID)
+    assert child.startswith("sis-prod-feed-") and len(child) == len("sis-prod-feed-") + 10
 
 
-def test_long_names_sharing_a_prefix_get_distinct_children() -> None:
-    a, b = "x" * 100 + "a", "x" * 100 + "b"
-    assert naming.child_name(a) != naming.child_name(b)
+def test_review_collision_pair_gets_distinct_children() -> None:
+    # With `sis-<name>` truncated + hash of the name, 'a'*50 + '-11ee3912' could equal the child of 'a'*60.
+    a, b = "a" * 60, "a" * 50 + "-11ee3912"
+    assert naming.child_name("ns", a, UID) != naming.child_name("ns", b, UID)
+    assert naming.child_name("ns", a, UID) != naming.child_name("ns", b, "another-uid")
+
+
+def test_child_name_depends_on_namespace_name_and_uid() -> None:
+    base = naming.child_name("ns", "feed", UID)
+    assert base == naming.child_name("ns", "feed", UID)
+    assert naming.child_name("other", "feed", UID) != base
+    assert naming.child_name("ns", "feed2", UID) != base
+    assert naming.child_name("ns", "feed", "another-uid") != base  # a re-created resource
+
+
+def test_legacy_child_name_is_what_earlier_versions_used() -> None:
+    assert naming.legacy_child_name("prod-feed") == "sis-prod-feed"
+    assert len(naming.legacy_child_name("x" * 100)) == 63
 
 
 def test_connector_id_is_a_stable_uuid_of_the_uid() -> None:
@@ -44,26 +64,39 @@ def test_connector_id_is_a_stable_uuid_of_the_uid() -> None:
     )
 
 
-def test_spelling_variants_of_one_collection_share_one_claim() -> None:
+def test_every_spelling_of_one_collection_shares_one_claim() -> None:
     variants = [
-        ("https://api.sekoia.io", COLLECTION),
-        ("https://API.Sekoia.io/", COLLECTION.upper()),
-        ("https://api.sekoia.io:443", f"ioc-collection--{COLLECTION}"),
-        ("HTTPS://api.sekoia.io//", f"IOC-COLLECTION--{COLLECTION}"),
+        COLLECTION,
+        COLLECTION.upper(),
+        f"ioc-collection--{COLLECTION}",
+        f"IOC-COLLECTION--{COLLECTION}",
     ]
-    names = {naming.claim_name(url, cid) for url, cid in variants}
-    assert len(names) == 1
+    names = {naming.claim_name(cid) for cid in variants}
+    assert names == {f"sis-claim-{COLLECTION}"}
     name = names.pop()
-    assert name.startswith("sis-claim-") and len(name) <= 63 and DNS_LABEL.match(name)
+    assert len(name) <= 63 and DNS_LABEL.match(name)
 
 
-def test_different_tenants_or_collections_get_different_claims() -> None:
-    base = naming.claim_name("https://api.sekoia.io", COLLECTION)
-    assert naming.claim_name("https://api.eu2.sekoia.io", COLLECTION) != base
-    assert naming.claim_name("https://api.sekoia.io:8443", COLLECTION) != base
-    assert naming.claim_name("https://api.sekoia.io", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e") != base
+def test_different_collections_get_different_claims() -> None:
+    assert naming.claim_name(COLLECTION) != naming.claim_name("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e")
 
 
-def test_collection_key_is_human_readable() -> None:
-    key = naming.collection_key("https://API.sekoia.io/", f"ioc-collection--{COLLECTION}")
-    assert key == f"https://api.sekoia.io/{COLLECTION}"
+def test_collection_key_is_the_bare_uuid() -> None:
+    assert naming.collection_key(f"ioc-collection--{COLLECTION.upper()}") == COLLECTION
+
+
+def test_collection_of_claim_reads_current_and_legacy_annotations() -> None:
+    assert naming.collection_of_claim(COLLECTION) == COLLECTION
+    assert naming.collection_of_claim(f"https://api.sekoia.io/{COLLECTION}") == COLLECTION
+    assert naming.collection_of_claim(f"https://api.sekoia.io/v2/inthreat/ioc-collections/{COLLECTION}") == (
+        COLLECTION
+    )
+
+
+def test_legacy_claim_names_differed_by_url_spelling() -> None:
+    # Why the claim moved to the UUID alone: these named two Leases for one collection.
+    legacy = {
+        naming.legacy_claim_name(url, COLLECTION)
+        for url in ("https://api.sekoia.io", "https://api.sekoia.io/v2/inthreat/ioc-collections")
+    }
+    assert len(legacy) == 2 and naming.claim_name(COLLECTION) not in legacy

@@ -27,6 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from sekoia_intel_operator import naming
 
+from testbed.controlplane.certs import WEBHOOK_CLIENT_NAME
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -224,8 +225,13 @@ def running_deployments(api: dict[str, Any], namespace: str) -> list[Any]:
     return [d for d in deployments(api, namespace) if (d.spec.replicas or 0) > 0]
 
 
+def child(api: dict[str, Any], namespace: str, name: str) -> str:
+    """Name of the children of that resource."""
+    return naming.child_name(namespace, name, get(api, namespace, name)["metadata"]["uid"])
+
+
 def template_hash(api: dict[str, Any], namespace: str, name: str) -> str | None:
-    dep = api["apps"].read_namespaced_deployment(naming.child_name(name), namespace)
+    dep = api["apps"].read_namespaced_deployment(child(api, namespace, name), namespace)
     return (dep.spec.template.metadata.annotations or {}).get(naming.ANNOTATION_CREDENTIALS_HASH)
 
 
@@ -242,17 +248,18 @@ def test_create_gives_expected_runtime_and_ready(
     obj = wait_condition(api, namespace, "feed", "Ready", "True", "Synchronizing", op)
     status = obj["status"]
     assert status["connectorId"] == naming.connector_id(uid)
-    assert status["runtime"]["deploymentName"] == "sis-feed" and status["runtime"]["readyReplicas"] == 1
+    feed = naming.child_name(namespace, "feed", uid)
+    assert status["runtime"]["deploymentName"] == feed and status["runtime"]["readyReplicas"] == 1
     for kind in ("CollectionClaimed", "CredentialsValid", "RuntimeAvailable"):
         assert condition(obj, kind)["status"] == "True"
     for kind in ("Reconciling", "Stalled"):
         assert condition(obj, kind)["status"] == "False"
 
-    dep = api["apps"].read_namespaced_deployment("sis-feed", namespace)
+    dep = api["apps"].read_namespaced_deployment(feed, namespace)
     assert dep.metadata.owner_references[0].uid == uid and dep.metadata.owner_references[0].controller
     assert dep.spec.replicas == 1 and dep.spec.strategy.type == "Recreate"
     pod = dep.spec.template.spec
-    assert pod.service_account_name == "sis-feed"
+    assert pod.service_account_name == feed
     assert pod.security_context.run_as_non_root and pod.security_context.run_as_user == 10001
     assert pod.security_context.seccomp_profile.type == "RuntimeDefault"
     container = pod.containers[0]
@@ -271,13 +278,13 @@ def test_create_gives_expected_runtime_and_ready(
     assert env["SEKOIA_INTEL_APIKEY"].value_from.secret_key_ref.key == "sekoia-api-key"
 
     # The claim Lease names the holder.
-    lease_name = naming.claim_name("https://api.sekoia.io", coll)
+    lease_name = naming.claim_name(coll)
     lease = api["coordination"].read_namespaced_lease(lease_name, namespace)
     assert lease.spec.holder_identity == f"{namespace}/feed"
     assert lease.metadata.annotations["sync.sekoia-intel.dev/holder-uid"] == uid
 
     # The runtime's identity may patch its own status, and nothing else.
-    token = cluster.token_for(namespace, "sis-feed")
+    token = cluster.token_for(namespace, feed)
     runtime_api = client.CustomObjectsApi(
         cluster.api_client(cluster.kubeconfig_for_token(token, Path(op.log_dir) / "runtime.kubeconfig"))
     )
@@ -320,7 +327,7 @@ def test_spec_update_rolls_out_with_new_observed_generation(
     assert after["metadata"]["generation"] == gen + 1
     assert after["status"]["observedGeneration"] == gen + 1
     assert all(c["observedGeneration"] == gen + 1 for c in after["status"]["conditions"])
-    dep = api["apps"].read_namespaced_deployment("sis-feed", namespace)
+    dep = api["apps"].read_namespaced_deployment(child(api, namespace, "feed"), namespace)
     env = {e.name: e.value for e in dep.spec.template.spec.containers[0].env}
     assert env["SEKOIA_INTEL_BATCH_SIZE"] == "25"
     wait_until(
@@ -350,12 +357,12 @@ def test_suspend_and_resume(
     patch_spec(api, namespace, "feed", {"suspend": True})
     obj = wait_condition(api, namespace, "feed", "Ready", "True", "Suspended", op)
     assert condition(obj, "RuntimeAvailable")["reason"] == "Suspended"
-    assert api["apps"].read_namespaced_deployment("sis-feed", namespace).spec.replicas == 0
+    assert api["apps"].read_namespaced_deployment(child(api, namespace, "feed"), namespace).spec.replicas == 0
     wait_until(lambda: not api["core"].list_namespaced_pod(namespace).items, WAIT, "runtime Pods to go")
 
     patch_spec(api, namespace, "feed", {"suspend": False})
     wait_condition(api, namespace, "feed", "Ready", "True", "Synchronizing", op)
-    assert api["apps"].read_namespaced_deployment("sis-feed", namespace).spec.replicas == 1
+    assert api["apps"].read_namespaced_deployment(child(api, namespace, "feed"), namespace).spec.replicas == 1
 
 
 def test_missing_secret_then_fixed(
@@ -369,7 +376,7 @@ def test_missing_secret_then_fixed(
         and condition(obj, "Ready")["reason"] == "SecretNotFound"
     )
     assert "'creds'" in condition(obj, "CredentialsValid")["message"]
-    assert api["apps"].read_namespaced_deployment("sis-feed", namespace).spec.replicas == 0
+    assert api["apps"].read_namespaced_deployment(child(api, namespace, "feed"), namespace).spec.replicas == 0
 
     create_secret(api, namespace, **{"opencti-token": TOKEN})  # one key still missing
     obj = wait_condition(api, namespace, "feed", "CredentialsValid", "False", "SecretKeyMissing", op)
@@ -418,10 +425,11 @@ def test_two_resources_one_collection_then_oldest_waiter_takes_over(
         obj = wait_condition(api, namespace, waiter, "Stalled", "True", "CollectionConflict", op)
         assert f"{namespace}/holder" in condition(obj, "Stalled")["message"]
         assert condition(obj, "Ready")["status"] == "False"
-    assert [d.metadata.name for d in deployments(api, namespace)] == ["sis-holder"]
+    assert [d.metadata.name for d in deployments(api, namespace)] == [child(api, namespace, "holder")]
     reasons = {e.reason for e in api["core"].list_namespaced_event(namespace).items}
     assert {"CollectionClaimed", "CollectionConflict"} <= reasons
 
+    older_child = child(api, namespace, "older-waiter")
     api["custom"].delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "holder")
     started = time.monotonic()
     wait_condition(api, namespace, "older-waiter", "Ready", "True", "Synchronizing", op, timeout=30)
@@ -430,7 +438,7 @@ def test_two_resources_one_collection_then_oldest_waiter_takes_over(
     obj = get(api, namespace, "younger-waiter")
     assert condition(obj, "Stalled")["reason"] == "CollectionConflict"
     wait_until(
-        lambda: [d.metadata.name for d in deployments(api, namespace)] == ["sis-older-waiter"],
+        lambda: [d.metadata.name for d in deployments(api, namespace)] == [older_child],
         WAIT,
         "only the new holder's runtime",
     )
@@ -501,7 +509,7 @@ def test_invalid_specs_are_rejected_with_readable_messages(cluster: Any, crd: No
     cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(same))
 
 
-def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
+def test_webhook_rejects_a_claimed_collection(
     start_operator: Callable[..., Operator], api: dict[str, Any], namespace: str, cluster: Any
 ) -> None:
     config_name = f"{namespace}.{GROUP}"
@@ -520,6 +528,10 @@ def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
         str(pki.serving_key),
         "--webhook-cafile",
         str(pki.ca_cert),
+        "--webhook-client-cafile",
+        str(pki.ca_cert),
+        "--webhook-client-name",
+        WEBHOOK_CLIENT_NAME,
         "--webhook-config-name",
         config_name,
     )
@@ -538,7 +550,7 @@ def test_webhook_rejects_a_claimed_collection_and_warns_on_missing_secret(
             "-n", namespace, "apply", "-f", "-", input=json.dumps(manifest("first", coll)), check=False
         )
         assert first.returncode == 0, first.stderr
-        assert "Secret 'creds' does not exist yet" in first.stderr  # a warning, not a rejection
+        assert "Secret" not in first.stderr  # the webhook tells nothing about the namespace's Secrets
         create_secret(api, namespace)
         wait_condition(api, namespace, "first", "Ready", "True", op=op)
 

@@ -10,6 +10,7 @@ from sekoia_intel_operator import naming, workload
 from sekoia_intel_operator.spec import parse_spec
 
 REF = workload.SyncRef(namespace="intel", name="feed", uid="11111111-2222-4333-8444-555555555555")
+CHILD = naming.child_name(REF.namespace, REF.name, REF.uid)
 
 
 def _deployment(spec: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def _env(dep: dict[str, Any]) -> dict[str, Any]:
 
 def test_deployment_shape() -> None:
     dep = _deployment()
-    assert dep["metadata"]["name"] == "sis-feed"
+    assert dep["metadata"]["name"] == CHILD == naming.child_name("intel", "feed", REF.uid)
     assert dep["metadata"]["ownerReferences"] == [
         {
             "apiVersion": "sync.sekoia-intel.dev/v1alpha1",
@@ -42,7 +43,11 @@ def test_deployment_shape() -> None:
     assert spec["selector"]["matchLabels"] == {naming.LABEL_UID: REF.uid}
     assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
     pod = spec["template"]["spec"]
-    assert pod["serviceAccountName"] == "sis-feed"
+    assert pod["serviceAccountName"] == CHILD
+    # Every runtime says which collection it feeds, so the next holder of the claim can wait for it.
+    collection = raw_spec()["sekoia"]["collectionId"]
+    assert dep["metadata"]["labels"][naming.LABEL_COLLECTION] == collection
+    assert spec["template"]["metadata"]["labels"][naming.LABEL_COLLECTION] == collection
     container = pod["containers"][0]
     assert container["command"] == ["connector-runtime", "run"]
     assert container["image"] == workload.DEFAULT_RUNTIME_IMAGE
@@ -160,8 +165,21 @@ def test_role_only_allows_own_status() -> None:
         },
     ]
     binding = workload.desired_role_binding(REF)
-    assert binding["roleRef"]["name"] == "sis-feed"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "sis-feed", "namespace": "intel"}]
+    assert binding["roleRef"]["name"] == CHILD
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": CHILD, "namespace": "intel"}]
+
+
+def test_children_keep_a_legacy_name_when_told_to() -> None:
+    legacy = workload.SyncRef("intel", "feed", REF.uid, legacy_child="sis-feed")
+    children = workload.desired_children(
+        legacy,
+        parse_spec(raw_spec()),
+        default_image="i:1",
+        credentials_fingerprint=None,
+        credentials_valid=None,
+    )
+    assert {c["metadata"]["name"] for c in children} == {"sis-feed"}
+    assert children[-1]["spec"]["template"]["spec"]["serviceAccountName"] == "sis-feed"
 
 
 def test_children_are_all_owned_and_ordered_identity_first() -> None:

@@ -62,6 +62,16 @@ def cases() -> dict[str, tuple[dict[str, Any], str, str]]:
         "secret missing": (sync_object(observation(credentials=missing)), "Degraded", "Failed"),
         "crash loop": (sync_object(observation(runtime=crash)), "Degraded", "Failed"),
         "invalid spec": (sync_object(observation(spec_error="bad url")), "Degraded", "Failed"),
+        "child name taken": (
+            sync_object(observation(runtime=None, child_conflict="a Deployment named 'sis-x' exists")),
+            "Degraded",
+            "Failed",
+        ),
+        "waiting for the previous runtime": (
+            sync_object(observation(runtime=None, waiting_for="Pod intel/sis-old-1")),
+            "Progressing",
+            "InProgress",
+        ),
         "suspended": (
             sync_object(observation(runtime=suspended, suspended=True), suspend=True),
             "Suspended",

@@ -132,9 +132,10 @@ def test_rbac_is_least_privilege(mode: str) -> None:
             if "secrets" in rule["resources"]:
                 # By name only: never list or watch, which would expose every Secret.
                 assert rule["verbs"] == ["get"] and rule["resources"] == ["secrets"], rule
-            # Runtime children are written by server-side apply only, never read back or listed.
+            # Runtime children are read by name (to check their owner) and written by server-side
+            # apply only, never listed or watched.
             if {"serviceaccounts", "roles", "rolebindings", "networkpolicies"} & set(rule["resources"]):
-                assert rule["verbs"] == ["create", "patch"], rule
+                assert rule["verbs"] == ["get", "create", "patch"], rule
             # The chart owns the webhook configuration: the operator never needs to write one.
             assert "validatingwebhookconfigurations" not in rule["resources"], rule
             # Writes to peering objects are limited to this release's own.
@@ -145,7 +146,7 @@ def test_rbac_is_least_privilege(mode: str) -> None:
         {
             "apiGroups": ["coordination.k8s.io"],
             "resources": ["leases"],
-            "verbs": ["get", "create", "update", "delete"],
+            "verbs": ["get", "list", "watch", "create", "update", "delete"],
         }
     ]
 
@@ -290,3 +291,27 @@ def test_namespaced_mode_grants_secret_get_only_in_the_listed_namespaces() -> No
             assert not secret_rules
         else:
             assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+
+
+def test_webhook_answers_only_the_api_servers_client_certificate() -> None:
+    objs = render()
+    pod = _deployment(objs)["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert "--webhook-client-cafile=/etc/sekoia-intel-sync/webhook-client/ca.crt" in args
+    assert "--webhook-client-name=sekoia-intel-sync-webhook-client" in args
+    assert "--webhook-insecure-no-client-auth" not in args
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-client-ca"]
+    assert volume["configMap"]["name"] == "kube-root-ca.crt"  # the cluster CA by default
+
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    objs = render({"webhook.clientAuth.caBundle": pem})
+    (cm,) = [o for o in find(objs, "ConfigMap") if o["metadata"]["name"].endswith("-webhook-client-ca")]
+    assert cm["data"]["ca.crt"] == pem
+    pod = _deployment(objs)["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "webhook-client-ca"]
+    assert volume["configMap"]["name"] == cm["metadata"]["name"]
+
+    objs = render({"webhook.clientAuth.enabled": "false"})
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--webhook-insecure-no-client-auth" in args
+    assert not any(a.startswith("--webhook-client") for a in args)

@@ -106,6 +106,14 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 - --webhook-port={{ .Values.webhook.port }}
 - --webhook-certfile=/etc/sekoia-intel-sync/webhook/tls.crt
 - --webhook-keyfile=/etc/sekoia-intel-sync/webhook/tls.key
+{{- if .Values.webhook.clientAuth.enabled }}
+- --webhook-client-cafile=/etc/sekoia-intel-sync/webhook-client/ca.crt
+{{- range .Values.webhook.clientAuth.allowedNames }}
+- --webhook-client-name={{ . }}
+{{- end }}
+{{- else }}
+- --webhook-insecure-no-client-auth
+{{- end }}
 {{- end }}
 {{- with .Values.policy }}
 {{- range .runtimeImages }}
@@ -154,4 +162,12 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 {{- range .Values.operator.extraArgs }}
 - {{ . | quote }}
 {{- end }}
+{{- end -}}
+
+{{- define "sis.webhookClientCAName" -}}
+{{- if .Values.webhook.clientAuth.caBundle -}}
+{{- printf "%s-webhook-client-ca" (include "sis.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+kube-root-ca.crt
+{{- end -}}
 {{- end -}}

@@ -18,18 +18,19 @@
   resources: [pods]
   verbs: [get, list, watch]
 # Each runtime gets its own ServiceAccount, Role, RoleBinding and NetworkPolicy, created by
-# server-side apply (patch + create, nothing else: the operator never reads them back). RBAC lets the
+# server-side apply (patch + create), each read first (get) so that an object the resource does not
+# own is never touched. RBAC lets the
 # operator grant only what it holds itself (sekoiaintelsyncs get, status get/patch); RBAC cannot
 # restrict these writes by label or content, the chart's ValidatingAdmissionPolicy does.
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
