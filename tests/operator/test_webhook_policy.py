@@ -15,7 +15,6 @@ def _validate(spec: dict[str, object], lists: Allowlists | None = STRICT) -> lis
         spec,
         uid=None,
         claim_lookup=lambda _: None,
-        secret_lookup=lambda _: None,
         allowlists=lists,
         default_image=IMAGE,
     ).errors
