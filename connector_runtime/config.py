@@ -169,9 +169,11 @@ class RuntimeSettings(BaseSettings):
         try:
             text = value.read_text(errors="replace")
         except OSError as exc:
-            raise ValueError(f"cannot be read: {value}: {exc.strerror or type(exc).__name__}") from None
+            raise ValueError(
+                f"must be a readable file: {value}: {exc.strerror or type(exc).__name__}"
+            ) from None
         if "-----BEGIN CERTIFICATE-----" not in text:
-            raise ValueError(f"is not a PEM CA bundle: {value} holds no BEGIN CERTIFICATE block")
+            raise ValueError(f"must be a PEM CA bundle: {value} holds no BEGIN CERTIFICATE block")
         return value
 
     @field_validator("opencti_url")
@@ -266,13 +268,13 @@ def credential_problem(value: str) -> str | None:
     """Why a token/key is unusable as an HTTP header value, or None. Never quotes the value."""
     if value != value.strip():
         return (
-            "has leading or trailing whitespace (often a line break from `echo`); store the value "
-            "without it (e.g. printf '%s' ... | base64)"
+            "must not have leading or trailing whitespace (often a line break left by `echo`); "
+            "store the value without it (e.g. printf '%s' ... | base64)"
         )
     if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in value):
-        return "contains control characters (such as a line break); store the value without them"
+        return "must not contain control characters (such as a line break); store the value without them"
     if not value.isascii():
-        return "contains non-ASCII characters, which an HTTP header cannot carry"
+        return "must contain only ASCII characters (an HTTP header cannot carry others)"
     return None
 
 

@@ -133,6 +133,7 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
     if reconfigure is not None:
         # Whatever the locale, nothing the formatter lets through may fail to encode.
         reconfigure(encoding="utf-8", errors="backslashreplace")
+    redaction.protect_standard_streams()
     handler = _LineHandler()
     handler.setFormatter(JsonFormatter())
     logging.basicConfig(handlers=[handler], level=level.upper(), force=True)

@@ -94,7 +94,7 @@ class BearerToken:
         self._signature: tuple[Any, ...] | None = None
 
     def _stat(self) -> tuple[Any, ...]:
-        signature = []
+        signature: list[tuple[int, int, int] | None] = []
         for path in self._sources:
             try:
                 st = path.stat()  # follows the kubelet's ..data symlink to the current file

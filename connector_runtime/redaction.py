@@ -14,8 +14,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import sys
 import threading
 from collections.abc import Iterable
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -49,6 +51,16 @@ def variants(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= MIN_SECRET_LENGTH}
 
 
+def _percent_encoded(secret: str) -> str:
+    """A pattern matching ``secret`` with any of its characters percent-encoded (or ``+``)."""
+    parts = []
+    for char in secret.strip():
+        encoded = "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        alternatives = [re.escape(char), re.escape(encoded)] + (["\\+"] if char == " " else [])
+        parts.append(f"(?:{'|'.join(alternatives)})")
+    return "".join(parts)
+
+
 def register(secrets: Iterable[str | None]) -> None:
     """Add secrets to mask from now on (empty and very short strings are ignored)."""
     global _pattern
@@ -58,10 +70,11 @@ def register(secrets: Iterable[str | None]) -> None:
                 _secrets.add(secret)
         forms = {form for secret in _secrets for form in variants(secret)}
         # Longest first, so a form that contains another is replaced whole.
-        ordered = sorted(forms, key=len, reverse=True)
-        # Case-insensitive: percent-encoding may use either case for hex digits; masking a little
-        # more than needed costs nothing.
-        _pattern = re.compile("|".join(re.escape(f) for f in ordered), re.IGNORECASE) if ordered else None
+        ordered = [re.escape(f) for f in sorted(forms, key=len, reverse=True)]
+        # Percent-encoding may cover any subset of the characters: one pattern per secret.
+        ordered += [_percent_encoded(secret) for secret in sorted(_secrets, key=len, reverse=True)]
+        # Case-insensitive: hex digits come in either case; masking a little more costs nothing.
+        _pattern = re.compile("|".join(ordered), re.IGNORECASE) if ordered else None
 
 
 def clear() -> None:
@@ -95,3 +108,36 @@ def one_line(text: str, limit: int = 1000) -> str:
         escaped = escaped[: limit - 1] + "…"
     # Masking again: the escaping may have turned a raw secret into its escaped form.
     return mask(escaped)
+
+
+class MaskingStream:
+    """A text stream that masks what is written through it, for ``sys.stdout``/``sys.stderr``.
+
+    The last line of defence for output that bypasses our formatter: pycti installs its own log
+    handler while it starts, libraries print warnings, the interpreter prints tracebacks. Logging
+    handlers and tracebacks write whole lines per call, which is what masking per write needs.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text`` masked; returns the length given, as callers expect."""
+        self._stream.write(mask(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each line masked."""
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def protect_standard_streams() -> None:
+    """Route ``sys.stdout`` and ``sys.stderr`` through the masker (idempotent)."""
+    if not isinstance(sys.stdout, MaskingStream):
+        sys.stdout = MaskingStream(sys.stdout)  # type: ignore[assignment,unused-ignore]
+    if not isinstance(sys.stderr, MaskingStream):
+        sys.stderr = MaskingStream(sys.stderr)  # type: ignore[assignment,unused-ignore]
