@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import claims, naming, workload
+from . import claims, naming, tls, workload
 from . import conditions as cond
 from .events import EventSpec, transition_events
 from .kube import Kube, KubeClaimBackend
@@ -196,6 +196,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            tls=tls.verdict(spec),
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -278,6 +279,7 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            tls=tls.verdict(spec),
         )
         image = (previous.get("runtime") or {}).get("image")
         refreshed = {
