@@ -4,6 +4,7 @@ gives it (per-resource Role), against the real API server; it may touch nothing 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -123,7 +124,11 @@ def _padded(token: str) -> str:
 
 
 def test_progress_survives_rotation_of_the_projected_token_in_a_pod(
-    cluster: LocalCluster, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: LocalCluster,
+    namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """In-cluster identity, laid out as the kubelet projects it (``token -> ..data/token``, the
     ``..data`` symlink swapped atomically at each rotation); a rewrite the file's metadata does not
@@ -178,7 +183,10 @@ def test_progress_survives_rotation_of_the_projected_token_in_a_pod(
     )
     tokens.revoke(second, second_holder)
     progress["valuesPushed"] = 30
-    assert reporter.report_once()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="connector_runtime.progress"):
+        assert reporter.report_once()
+    assert "refused the ServiceAccount token" in caplog.text  # found by the 401, not by the file
     assert _progress(cluster, namespace)["valuesPushed"] == 30
 
 
