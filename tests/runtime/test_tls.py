@@ -1,5 +1,6 @@
-"""TLS is verified by default: the real runtime (pycti inside) refuses an OpenCTI platform whose
-certificate it cannot verify, says why, and works once given the CA bundle."""
+"""TLS is verified by default, both ways: the real runtime (pycti inside) refuses an OpenCTI
+platform or a Sekoia API whose certificate it cannot verify, says why, and works once given the
+CA bundle."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from testbed.emulators.opencti.emulator import OpenCTIEmulator
 from testbed.emulators.sekoia.server import SekoiaEmulator
 from testbed.processes import wait_until
 from testbed.runtime_process import RuntimeProcess, runtime_env
+from testbed.tlsfront import TLSFront
 
 
 @pytest.fixture
@@ -99,3 +101,60 @@ def test_the_seed_waiver_still_works_when_run_by_hand(
         runtime.wait_ready()
     finally:
         runtime.kill()
+
+
+@pytest.fixture
+def sekoia_tls(sekoia: SekoiaEmulator, certificate: tuple[Path, Path]) -> Iterator[TLSFront]:
+    host, port = sekoia.base_url.removeprefix("http://").rsplit(":", 1)
+    front = TLSFront((host, int(port)), *certificate)
+    front.start()
+    yield front
+    front.stop()
+
+
+def _sekoia_runtime(opencti: OpenCTIEmulator, sekoia_url: str, log: Path, **extra: str) -> RuntimeProcess:
+    env = runtime_env(
+        opencti.base_url,
+        OPENCTI_TOKEN,
+        STREAM_ID,
+        sekoia_url,
+        SEKOIA_KEY,
+        COLLECTION,
+        str(uuid.uuid4()),
+        **extra,
+    )
+    return RuntimeProcess(env, log).start()
+
+
+def test_sekoia_behind_a_private_certificate_is_refused_then_trusted_with_its_ca_bundle(
+    opencti: OpenCTIEmulator,
+    sekoia: SekoiaEmulator,
+    sekoia_tls: TLSFront,
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+) -> None:
+    indicators = [json.loads(line) for line in DATA_FILE.read_text().splitlines() if line.strip()][:10]
+    opencti.add_bundle(indicators)
+    refused = _sekoia_runtime(opencti, sekoia_tls.base_url, tmp_path / "refused.log")
+    try:
+        wait_until(
+            lambda: "certificate verify failed" in refused.readiness()[1],
+            60,
+            "the readiness reason to name the certificate problem",
+            on_timeout=lambda: str(refused.readiness()),
+        )
+        assert not refused.readiness()[0]
+        assert sekoia.active_values(COLLECTION) == set()
+        assert SEKOIA_KEY not in refused.log()
+    finally:
+        refused.kill()
+
+    trusted = _sekoia_runtime(
+        opencti, sekoia_tls.base_url, tmp_path / "trusted.log", SEKOIA_INTEL_CA_BUNDLE=str(certificate[0])
+    )
+    try:
+        trusted.wait_ready()
+        expected = {v.value for ind in indicators for v in convert_indicator(ind).values}
+        wait_until(lambda: sekoia.active_values(COLLECTION) == expected, 60, "the values to reach Sekoia")
+    finally:
+        trusted.kill()
