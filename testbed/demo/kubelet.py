@@ -34,7 +34,9 @@ from typing import Any
 from testbed.controlplane.cluster import LocalCluster
 from testbed.processes import ManagedProcess, free_port, wait_until
 
-TOKEN_SECONDS = 24 * 3600  # the process reads its kubeconfig once; a day outlasts any demo session
+# The runtime follows its token file (as it follows a projected token), but nothing here rotates it:
+# a day outlasts any demo or soak session.
+TOKEN_SECONDS = 24 * 3600
 _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 
@@ -299,7 +301,12 @@ def run_container(cluster: LocalCluster, plan: PodPlan, run_dir: Path) -> LocalC
     and file system: the HTTP port (8080 may be taken) and the termination-message path
     (``/dev/termination-log`` is the kubelet's file, not writable here).
     """
-    kubeconfig = cluster.kubeconfig_for_token(pod_bound_token(cluster, plan), run_dir / "runtime.kubeconfig")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A token file, as the kubelet projects one: whoever rotates it, the runtime re-reads it.
+    token_file = run_dir / "runtime.token"
+    token_file.write_text(pod_bound_token(cluster, plan))
+    token_file.chmod(0o600)
+    kubeconfig = cluster.kubeconfig_for_token_file(token_file, run_dir / "runtime.kubeconfig")
     port = free_port()
     overrides = {
         "RUNTIME_HTTP_PORT": str(port),
