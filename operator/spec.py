@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SEKOIA_URL = "https://api.sekoia.io"
 DEFAULT_OPENCTI_TOKEN_KEY = "opencti-token"
@@ -20,6 +20,17 @@ DEFAULT_SEKOIA_API_KEY_KEY = "sekoia-api-key"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 COLLECTION_ID_RE = re.compile(rf"^(ioc-collection--)?({_UUID})$")
 STREAM_ID_RE = re.compile(rf"^(live|{_UUID})$")
+_USERINFO_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def _no_userinfo(url: str) -> str:
+    # The message must not quote the URL: it goes to status and Events.
+    if _USERINFO_RE.match(url.strip()):
+        raise ValueError(
+            "must not contain a user name or password (user:password@host); credentials belong in the "
+            "Secret named by credentialsSecretRef"
+        )
+    return url
 
 
 class _Model(BaseModel):
@@ -70,12 +81,16 @@ class OpenCTISpec(_TLSFields):
     listen_delete: bool = Field(default=True, alias="listenDelete")
     no_dependencies: bool = Field(default=True, alias="noDependencies")
 
+    _url = field_validator("url")(_no_userinfo)
+
 
 class SekoiaSpec(_TLSFields):
     """Where the indicators go."""
 
     url: str = Field(default=DEFAULT_SEKOIA_URL, min_length=1)
     collection_id: str = Field(alias="collectionId", pattern=COLLECTION_ID_RE.pattern)
+
+    _url = field_validator("url")(_no_userinfo)
 
     @property
     def collection_uuid(self) -> str:

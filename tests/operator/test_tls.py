@@ -132,3 +132,13 @@ def test_a_waiver_is_reported_by_a_condition_and_one_warning_event() -> None:
     assert [(e.type, e.reason) for e in events] == [("Warning", "InsecureSkipTLSVerify")]
     again = c.merge_conditions(current, list(_conditions(waived_spec).values()), "T2")
     assert transition_events(current, again) == []
+
+
+@pytest.mark.parametrize("side", ["opencti", "sekoia"])
+def test_a_url_with_a_password_is_an_invalid_spec_that_does_not_quote_it(side: str) -> None:
+    url = "https://svc:Pa55-w0rd-do-not-leak@host.example.org"
+    with pytest.raises(SpecError) as caught:
+        _spec(**{side: {"url": url}})
+    message = str(caught.value)
+    assert message.startswith(f"spec.{side}.url: ") and "user name or password" in message
+    assert "Pa55-w0rd-do-not-leak" not in message and "svc:" not in message
