@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from connector_runtime import redaction
 from connector_runtime.commands.convert import add_convert_parser
 from connector_runtime.config import ConfigError, RuntimeSettings, load_settings
 from connector_runtime.termination import write_termination_message
@@ -36,7 +37,7 @@ def _settings(config: Path | None) -> RuntimeSettings:
     try:
         return load_settings(config)
     except ConfigError as exc:
-        line = f"configuration error: {exc}"
+        line = redaction.one_line(f"configuration error: {exc}")
         print(line, file=sys.stderr)
         write_termination_message(
             Path(os.environ.get("RUNTIME_TERMINATION_LOG", "/dev/termination-log")), line

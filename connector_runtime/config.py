@@ -8,23 +8,28 @@ seed's YAML paths onto those names. A problem is reported as ONE line naming the
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connector_runtime import redaction
 from connector_runtime.sekoia.protocol import normalize_base_url, normalize_collection_id
 
 PLACEHOLDER = "ChangeMe"
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
 
 # Seed config.yml path -> environment variable (the field alias).
 YAML_KEYS: dict[tuple[str, ...], str] = {
     ("opencti", "url"): "OPENCTI_URL",
     ("opencti", "token"): "OPENCTI_TOKEN",
     ("opencti", "ssl_verify"): "OPENCTI_SSL_VERIFY",
+    ("opencti", "ca_bundle"): "OPENCTI_CA_BUNDLE",
     ("connector", "id"): "CONNECTOR_ID",
     ("connector", "name"): "CONNECTOR_NAME",
     ("connector", "scope"): "CONNECTOR_SCOPE",
@@ -34,6 +39,8 @@ YAML_KEYS: dict[tuple[str, ...], str] = {
     ("connector", "live_stream_no_dependencies"): "CONNECTOR_LIVE_STREAM_NO_DEPENDENCIES",
     ("sekoia_intel", "url"): "SEKOIA_INTEL_URL",
     ("sekoia_intel", "apikey"): "SEKOIA_INTEL_APIKEY",
+    ("sekoia_intel", "ssl_verify"): "SEKOIA_INTEL_SSL_VERIFY",
+    ("sekoia_intel", "ca_bundle"): "SEKOIA_INTEL_CA_BUNDLE",
     ("sekoia_intel", "ioc_collection_uuid"): "SEKOIA_INTEL_IOC_COLLECTION_UUID",
     ("sekoia_intel", "batch_size"): "SEKOIA_INTEL_BATCH_SIZE",
     ("sekoia_intel", "requests_per_second"): "SEKOIA_INTEL_REQUESTS_PER_SECOND",
@@ -82,7 +89,10 @@ class RuntimeSettings(BaseSettings):
 
     opencti_url: str = Field(validation_alias="OPENCTI_URL")
     opencti_token: SecretStr = Field(validation_alias="OPENCTI_TOKEN")
-    opencti_ssl_verify: bool = Field(False, validation_alias="OPENCTI_SSL_VERIFY")
+    # Verified unless explicitly waived. The seed defaulted to false; a token sent over unverified
+    # TLS is a token anyone on the path can take.
+    opencti_ssl_verify: bool = Field(True, validation_alias="OPENCTI_SSL_VERIFY")
+    opencti_ca_bundle: Path | None = Field(None, validation_alias="OPENCTI_CA_BUNDLE")
     connector_id: str = Field(validation_alias="CONNECTOR_ID")
     connector_name: str = Field("Sekoia Intel Sync", validation_alias="CONNECTOR_NAME")
     connector_scope: str = Field("indicator", validation_alias="CONNECTOR_SCOPE")
@@ -93,6 +103,8 @@ class RuntimeSettings(BaseSettings):
 
     sekoia_url: str = Field("https://api.sekoia.io", validation_alias="SEKOIA_INTEL_URL")
     sekoia_api_key: SecretStr = Field(validation_alias="SEKOIA_INTEL_APIKEY")
+    sekoia_ssl_verify: bool = Field(True, validation_alias="SEKOIA_INTEL_SSL_VERIFY")
+    sekoia_ca_bundle: Path | None = Field(None, validation_alias="SEKOIA_INTEL_CA_BUNDLE")
     collection_id: str = Field(validation_alias="SEKOIA_INTEL_IOC_COLLECTION_UUID")
 
     batch_size: int = Field(100, ge=1, le=100, validation_alias="SEKOIA_INTEL_BATCH_SIZE")
@@ -129,6 +141,41 @@ class RuntimeSettings(BaseSettings):
     termination_log: Path = Field(Path("/dev/termination-log"), validation_alias="RUNTIME_TERMINATION_LOG")
     shutdown_grace_seconds: float = Field(8.0, ge=1, le=60, validation_alias="RUNTIME_SHUTDOWN_GRACE_SECONDS")
 
+    @field_validator("opencti_url", "sekoia_url", mode="before")
+    @classmethod
+    def _no_userinfo(cls, value: object) -> object:
+        # Checked before anything else, so no later message can quote the URL with its password.
+        if isinstance(value, str) and _USERINFO.match(value.strip()):
+            raise ValueError(
+                "must not contain a user name or password (user:password@host): credentials go in "
+                "OPENCTI_TOKEN / SEKOIA_INTEL_APIKEY"
+            )
+        return value
+
+    @field_validator("opencti_ssl_verify", mode="before")
+    @classmethod
+    def _seed_verify(cls, value: object) -> object:
+        # pycti also accepts a CA file path here; the runtime keeps the two apart so that a typo in
+        # a boolean can never silently mean "a file named tru".
+        if isinstance(value, str) and value.strip().lower() not in _BOOL_WORDS:
+            raise ValueError("must be true or false (give a CA file in OPENCTI_CA_BUNDLE)")
+        return value
+
+    @field_validator("opencti_ca_bundle", "sekoia_ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: Path | None) -> Path | None:
+        if value is None or not str(value).strip():
+            return None
+        try:
+            text = value.read_text(errors="replace")
+        except OSError as exc:
+            raise ValueError(
+                f"must be a readable file: {value}: {exc.strerror or type(exc).__name__}"
+            ) from None
+        if "-----BEGIN CERTIFICATE-----" not in text:
+            raise ValueError(f"must be a PEM CA bundle: {value} holds no BEGIN CERTIFICATE block")
+        return value
+
     @field_validator("opencti_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -141,12 +188,15 @@ class RuntimeSettings(BaseSettings):
     @field_validator("opencti_token", "sekoia_api_key")
     @classmethod
     def _real_secret(cls, value: SecretStr) -> SecretStr:
-        raw = value.get_secret_value().strip()
-        if not raw:
+        raw = value.get_secret_value()
+        if not raw.strip():
             raise ValueError("must not be empty")
+        problem = credential_problem(raw)
+        if problem:
+            raise ValueError(problem)
         if raw == PLACEHOLDER:
             raise ValueError(f"is still the placeholder {PLACEHOLDER!r}")
-        return SecretStr(raw)
+        return value
 
     @field_validator("connector_id", "live_stream_id")
     @classmethod
@@ -187,6 +237,45 @@ class RuntimeSettings(BaseSettings):
         if len(parts) != 2 or not all(parts):
             raise ValueError("must be <namespace>/<name>")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _consistent_tls(self) -> RuntimeSettings:
+        if self.opencti_ca_bundle is not None and not self.opencti_ssl_verify:
+            raise ValueError("OPENCTI_CA_BUNDLE is set but OPENCTI_SSL_VERIFY=false: choose one")
+        if self.sekoia_ca_bundle is not None and not self.sekoia_ssl_verify:
+            raise ValueError("SEKOIA_INTEL_CA_BUNDLE is set but SEKOIA_INTEL_SSL_VERIFY=false: choose one")
+        return self
+
+    @property
+    def opencti_verify(self) -> bool | str:
+        """What `requests`/pycti take as ``verify`` for OpenCTI: False, True or a CA file path."""
+        if not self.opencti_ssl_verify:
+            return False
+        return str(self.opencti_ca_bundle) if self.opencti_ca_bundle else True
+
+    @property
+    def sekoia_verify(self) -> bool | str:
+        """What `requests` takes as ``verify`` for Sekoia: False, True or a CA file path."""
+        if not self.sekoia_ssl_verify:
+            return False
+        return str(self.sekoia_ca_bundle) if self.sekoia_ca_bundle else True
+
+
+_BOOL_WORDS = {"true", "false", "yes", "no", "1", "0", "on", "off", "t", "f", "y", "n"}
+
+
+def credential_problem(value: str) -> str | None:
+    """Why a token/key is unusable as an HTTP header value, or None. Never quotes the value."""
+    if value != value.strip():
+        return (
+            "must not have leading or trailing whitespace (often a line break left by `echo`); "
+            "store the value without it (e.g. printf '%s' ... | base64)"
+        )
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in value):
+        return "must not contain control characters (such as a line break); store the value without them"
+    if not value.isascii():
+        return "must contain only ASCII characters (an HTTP header cannot carry others)"
+    return None
 
 
 class ConfigError(Exception):
@@ -245,7 +334,10 @@ def load_settings(config_file: Path | None = None, environ: dict[str, str] | Non
 def describe_validation_error(exc: ValidationError) -> str:
     """One line: the first problem, named by its environment variable, without the bad value."""
     error = exc.errors()[0]
-    location = error.get("loc") or ("?",)
+    location = error.get("loc") or ()
+    if not location:  # a cross-field check: its message names the variables itself
+        message = str(error.get("msg", "settings are inconsistent")).removeprefix("Value error, ")
+        return redaction.one_line(message)
     variable = str(location[0])
     if error.get("type") == "missing":
         problem = "is required but not set"
@@ -255,4 +347,4 @@ def describe_validation_error(exc: ValidationError) -> str:
         problem = message if message.startswith(("must", "is ")) else f"is invalid: {message}"
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{variable} {problem}{suffix}"
+    return redaction.one_line(f"{variable} {problem}{suffix}")

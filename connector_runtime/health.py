@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from connector_runtime import metrics
+from connector_runtime import metrics, redaction
 
 STREAM_SILENCE_LIMIT = 60.0  # heartbeats come every ~5 s; a minute of silence is a lost stream
 
@@ -36,14 +36,14 @@ class Health:
         """Sekoia accepted (or refused) our credentials/collection."""
         with self._lock:
             self._sekoia_ok = ok
-            self._sekoia_reason = reason
+            self._sekoia_reason = redaction.one_line(reason)
         self._publish()
 
     def fatal(self, reason: str) -> None:
         """The runtime cannot continue; liveness fails from now on."""
         with self._lock:
             if self._fatal is None:
-                self._fatal = reason
+                self._fatal = redaction.one_line(reason)
 
     @property
     def fatal_reason(self) -> str | None:

@@ -80,6 +80,33 @@ PENDING_EVENTS = Gauge(
     "Events received whose effect Sekoia has not acknowledged yet.",
     registry=REGISTRY,
 )
+# Label values come from closed sets: a label fed from the stream (an SSE event name, a reason that
+# embeds one) would let the platform, or anyone able to inject events, grow the series without bound.
+EVENT_NAMES = frozenset({"create", "update", "delete", "merge"})
+# The reasons `stream.events.parse_event` gives, apart from the one made of the event's name.
+IGNORE_REASONS = frozenset(
+    {
+        "malformed-json",
+        "malformed-payload",
+        "not-an-indicator",
+        "malformed-indicator",
+        "not-stix-pattern",
+        "merge",
+    }
+)
+
+
+def event_label(name: str | None) -> str:
+    """The ``event`` label of an SSE event name: the name itself when known, else ``other``."""
+    return name if name in EVENT_NAMES else "other"
+
+
+def ignored_label(reason: str | None) -> str:
+    """The ``action`` label of an ignored event: ``ignored:<reason>`` for a known reason, else
+    ``ignored:other`` (e.g. the reason made of an unexpected event name)."""
+    return f"ignored:{reason}" if reason in IGNORE_REASONS else "ignored:other"
+
+
 READY = Gauge(
     "sis_ready",
     "1 when the stream is connected and Sekoia accepts the credentials.",

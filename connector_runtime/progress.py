@@ -76,6 +76,54 @@ def update_position_metrics(tracker: PositionTracker) -> None:
     metrics.LAG_SECONDS.set(tracker.oldest_pending_age())
 
 
+class BearerToken:
+    """A bearer token that follows its source: re-read whenever the files it comes from change,
+    and on demand after the API server refused it (401).
+
+    The kubelet rotates a Pod's projected ServiceAccount token (hourly by default, by swapping a
+    symlink), and the old token stops working once it expires or its Pod goes: a token read once
+    would end status reporting silently.
+    """
+
+    def __init__(self, load: Callable[[], tuple[str, list[Path]]]) -> None:
+        """``load`` returns the token and the files it was read from (watched for changes)."""
+        self._load = load
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._sources: list[Path] = []
+        self._signature: tuple[Any, ...] | None = None
+
+    def _stat(self) -> tuple[Any, ...]:
+        signature: list[tuple[int, int, int] | None] = []
+        for path in self._sources:
+            try:
+                st = path.stat()  # follows the kubelet's ..data symlink to the current file
+                signature.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                signature.append(None)
+        return tuple(signature)
+
+    def value(self) -> str:
+        """The current token, re-read first when a source file changed since the last read."""
+        with self._lock:
+            if self._token is None or self._stat() != self._signature:
+                self._read()
+            assert self._token is not None
+            return self._token
+
+    def reload(self) -> bool:
+        """Re-read now; True when the token differs from the one held before."""
+        with self._lock:
+            before = self._token
+            self._read()
+            return self._token != before
+
+    def _read(self) -> None:
+        token, self._sources = self._load()
+        self._signature = self._stat()
+        self._token = token.strip()
+
+
 class StatusApi:
     """The one call the reporter makes, over plain HTTPS: a merge patch of the status subresource.
 
@@ -84,64 +132,100 @@ class StatusApi:
     """
 
     def __init__(
-        self, server: str, headers: dict[str, str], verify: str | bool, cert: tuple[str, str] | None
+        self,
+        server: str,
+        token: BearerToken | None,
+        verify: str | bool,
+        cert: tuple[str, str] | None,
     ):
         self.server = server.rstrip("/")
+        self.token = token
         self.session = requests.Session()
-        self.session.headers.update(headers)
         # Passed per request too: requests lets REQUESTS_CA_BUNDLE override a session's verify.
         self.verify = verify
         self.session.cert = cert
 
+    def headers(self) -> dict[str, str]:
+        """Authorization with the current token (none for client-certificate identities)."""
+        return {"Authorization": f"Bearer {self.token.value()}"} if self.token else {}
+
     def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        """Merge-patch ``status`` of one SekoiaIntelSync; raises ``requests.HTTPError`` on refusal."""
+        """Merge-patch ``status`` of one SekoiaIntelSync; raises ``requests.HTTPError`` on refusal.
+
+        A 401 makes the token be read again; the patch is retried once when it changed.
+        """
         url = f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}/status"
-        answer = self.session.patch(
-            url,
-            data=json.dumps(body),
-            headers={"Content-Type": "application/merge-patch+json"},
-            timeout=15,
-            verify=self.verify,
-        )
-        answer.raise_for_status()
-
-
-def status_api_from_environment() -> StatusApi:
-    """In a Pod: the service-account token and CA. Elsewhere (the demo's kubelet stand-in, tests):
-    the kubeconfig named by ``$KUBECONFIG`` (token or client certificate)."""
-    if os.environ.get("KUBECONFIG"):
-        return _from_kubeconfig(Path(os.environ["KUBECONFIG"]))
-    host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
-    token = (SERVICE_ACCOUNT / "token").read_text().strip()
-    server = f"https://{host}:{port}" if ":" not in host else f"https://[{host}]:{port}"
-    return StatusApi(server, {"Authorization": f"Bearer {token}"}, str(SERVICE_ACCOUNT / "ca.crt"), None)
+        data = json.dumps(body)
+        for attempt in (1, 2):
+            answer = self.session.patch(
+                url,
+                data=data,
+                headers={"Content-Type": "application/merge-patch+json", **self.headers()},
+                timeout=15,
+                verify=self.verify,
+            )
+            if answer.status_code == 401 and attempt == 1 and self.token and self.token.reload():
+                log.info("the API server refused the ServiceAccount token; retrying with the new one")
+                continue
+            answer.raise_for_status()
+            return
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-def _from_kubeconfig(path: Path) -> StatusApi:
+def status_api_from_environment(service_account: Path | None = None) -> StatusApi:
+    """In a Pod: the projected service-account token (followed as it rotates) and CA. Elsewhere
+    (the demo's kubelet stand-in, tests): the kubeconfig named by ``$KUBECONFIG`` (token, token
+    file or client certificate)."""
+    if os.environ.get("KUBECONFIG"):
+        return _from_kubeconfig(Path(os.environ["KUBECONFIG"]))
+    directory = service_account or SERVICE_ACCOUNT
+    host, port = os.environ["KUBERNETES_SERVICE_HOST"], os.environ["KUBERNETES_SERVICE_PORT"]
+    server = f"https://{host}:{port}" if ":" not in host else f"https://[{host}]:{port}"
+    token_file = directory / "token"
+    token = BearerToken(lambda: (token_file.read_text(), [token_file]))
+    return StatusApi(server, token, str(directory / "ca.crt"), None)
+
+
+def _kubeconfig_user(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     config = yaml.safe_load(path.read_text())
     context_name = config.get("current-context")
     context = next(c["context"] for c in config["contexts"] if c["name"] == context_name)
     cluster = next(c["cluster"] for c in config["clusters"] if c["name"] == context["cluster"])
     user = next(u["user"] for u in config["users"] if u["name"] == context["user"])
+    return cluster, user
+
+
+def _kubeconfig_token(path: Path) -> tuple[str, list[Path]]:
+    """The token of the kubeconfig's current user, read afresh (inline or from its tokenFile)."""
+    _, user = _kubeconfig_user(path)
+    if user.get("tokenFile"):
+        token_file = Path(user["tokenFile"])
+        if not token_file.is_absolute():
+            token_file = path.parent / token_file
+        return token_file.read_text(), [path, token_file]
+    return str(user.get("token") or ""), [path]
+
+
+def _from_kubeconfig(path: Path) -> StatusApi:
+    cluster, user = _kubeconfig_user(path)
     files = Path(tempfile.mkdtemp(prefix="sis-kube-"))
     verify: str | bool = True
     if cluster.get("certificate-authority-data"):
         verify = _write(files / "ca.crt", cluster["certificate-authority-data"])
     elif cluster.get("certificate-authority"):
         verify = cluster["certificate-authority"]
-    headers: dict[str, str] = {}
+    token = None
     cert = None
-    if user.get("token"):
-        headers["Authorization"] = f"Bearer {user['token']}"
+    if user.get("token") or user.get("tokenFile"):
+        token = BearerToken(lambda: _kubeconfig_token(path))
     elif user.get("client-certificate-data"):
         cert = (
             _write(files / "client.crt", user["client-certificate-data"]),
             _write(files / "client.key", user["client-key-data"]),
         )
-    return StatusApi(cluster["server"], headers, verify, cert)
+    return StatusApi(cluster["server"], token, verify, cert)
 
 
 def _write(path: Path, b64: str) -> str:

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any
 
+from connector_runtime import redaction
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
@@ -30,6 +31,7 @@ from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaError, Sekoia
 from connector_runtime.sekoia.ratelimit import RateLimiter
 from connector_runtime.sekoia.retry import RetryPolicy
 from connector_runtime.stream.listener import StateBridge, StreamCallback, install_excepthook, pycti_config
+from connector_runtime.stream.probe import explain_unreachable
 from connector_runtime.termination import write_termination_message
 
 log = logging.getLogger("connector_runtime")
@@ -65,6 +67,7 @@ class Runtime:
             stop=self.stop,
             timeout=s.request_timeout_seconds,
             on_auth_state=self.health.sekoia_state,
+            verify=s.sekoia_verify,
         )
 
     def _check_sekoia_until_ok(self, client: SekoiaClient) -> None:
@@ -89,6 +92,10 @@ class Runtime:
         # pycti is imported late: it is heavy, and the health endpoint should answer first.
         from pycti import OpenCTIConnectorHelper
 
+        # pycti lets its environment variable win over the configuration it is given, and the
+        # seed's "false" default would then apply: it must see exactly what the settings decided.
+        verify = self.settings.opencti_verify
+        os.environ["OPENCTI_SSL_VERIFY"] = verify if isinstance(verify, str) else str(verify).lower()
         return OpenCTIConnectorHelper(pycti_config(self.settings))
 
     # --------------------------------------------------------------------- run
@@ -113,7 +120,9 @@ class Runtime:
         try:
             helper = self._create_helper()
         except Exception as exc:
-            reason = f"cannot register with OpenCTI at {s.opencti_url}: {_one_line(exc)}"
+            # pycti turns a TLS refusal into "API is not reachable": ask once more to say why.
+            why = explain_unreachable(s.opencti_url, s.opencti_verify) or _one_line(exc)
+            reason = f"cannot register with OpenCTI at {s.opencti_url}: {why}"
             return self._exit(1, reason)
         # Everything imported so far lives as long as the process: keep the cyclic collector from
         # rescanning it. Its full passes hold the GIL long enough to delay request departures.
@@ -210,7 +219,7 @@ def _limit_malloc_arenas(arenas: int = 2) -> None:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return redaction.one_line(f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": "))
 
 
 def run(settings: RuntimeSettings) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from .runtime_health import REASON_SUSPENDED, RuntimeHealth
 from .secrets import CredentialsCheck
+from .tls import TLSVerdict
 
 READY = "Ready"
 RECONCILING = "Reconciling"
@@ -21,7 +22,8 @@ STALLED = "Stalled"
 COLLECTION_CLAIMED = "CollectionClaimed"
 CREDENTIALS_VALID = "CredentialsValid"
 RUNTIME_AVAILABLE = "RuntimeAvailable"
-ORDER = (READY, RECONCILING, STALLED, COLLECTION_CLAIMED, CREDENTIALS_VALID, RUNTIME_AVAILABLE)
+TLS_VERIFIED = "TLSVerified"
+ORDER = (READY, RECONCILING, STALLED, COLLECTION_CLAIMED, CREDENTIALS_VALID, RUNTIME_AVAILABLE, TLS_VERIFIED)
 
 REASON_COLLECTION_CONFLICT = "CollectionConflict"
 REASON_CLAIMED = "Claimed"
@@ -32,6 +34,8 @@ REASON_AS_EXPECTED = "AsExpected"
 REASON_NOT_CHECKED = "NotChecked"
 REASON_CHILD_NAME_TAKEN = "ChildNameTaken"
 REASON_WAITING_FOR_PREVIOUS_RUNTIME = "WaitingForPreviousRuntime"
+REASON_INSECURE_SKIP_TLS_VERIFY = "InsecureSkipTLSVerify"
+REASON_CERTIFICATES_VERIFIED = "CertificatesVerified"
 
 
 def now_rfc3339() -> str:
@@ -64,6 +68,7 @@ class Observation:
     child_conflict: str | None = None
     #: Runtimes of the collection that must stop before this holder's runtime may start.
     waiting_for: str | None = None
+    tls: TLSVerdict | None = None
 
 
 Condition = dict[str, Any]
@@ -100,8 +105,30 @@ def _credentials_condition(obs: Observation) -> Condition:
     return _cond(CREDENTIALS_VALID, creds.valid, creds.reason, creds.message)
 
 
+def _tls_condition(obs: Observation) -> Condition:
+    """Not a blocker: a waived verification runs, but says so in status and in a Warning Event."""
+    tls = obs.tls
+    if tls is None:
+        return _cond(TLS_VERIFIED, None, REASON_NOT_CHECKED, "the TLS settings were not checked")
+    if tls.waived:
+        return _cond(
+            TLS_VERIFIED,
+            False,
+            REASON_INSECURE_SKIP_TLS_VERIFY,
+            f"certificates are NOT verified ({', '.join(tls.waived)}): anyone on the network path can "
+            "read the credentials the runtime sends",
+        )
+    bundles = f"; CA bundles: {'; '.join(tls.ca_bundles)}" if tls.ca_bundles else ""
+    return _cond(
+        TLS_VERIFIED,
+        True,
+        REASON_CERTIFICATES_VERIFIED,
+        f"the certificates of OpenCTI and Sekoia.io are verified{bundles}",
+    )
+
+
 def desired_conditions(obs: Observation) -> list[Condition]:
-    """The six conditions (without times) for an observation."""
+    """The conditions of `ORDER` (without times) for an observation."""
     gen = obs.generation
     blocked: tuple[str, str] | None = None
     if obs.spec_error is not None:
@@ -117,6 +144,7 @@ def desired_conditions(obs: Observation) -> list[Condition]:
             _cond(COLLECTION_CLAIMED, None, reason, msg),
             _cond(CREDENTIALS_VALID, None, reason, msg),
             _cond(RUNTIME_AVAILABLE, False, reason, msg),
+            _cond(TLS_VERIFIED, None, reason, msg),
         ]
         return [{**c, "observedGeneration": gen} for c in conds]
 
@@ -179,7 +207,7 @@ def desired_conditions(obs: Observation) -> list[Condition]:
             ready = _cond(READY, False, runtime.reason, runtime.message)
             reconciling = _cond(RECONCILING, True, runtime.reason, runtime.message)
 
-    conds = [ready, reconciling, stalled, claim_cond, creds_cond, runtime_cond]
+    conds = [ready, reconciling, stalled, claim_cond, creds_cond, runtime_cond, _tls_condition(obs)]
     return [{**c, "observedGeneration": gen} for c in conds]
 
 

@@ -51,6 +51,10 @@ def transition_events(
             EventSpec("Warning", str(new_stalled.get("reason")), str(new_stalled.get("message", "")))
         )
 
+    old_tls, new_tls = c.find(previous, c.TLS_VERIFIED), c.find(current, c.TLS_VERIFIED)
+    if new_tls and new_tls.get("status") == "False" and _key(old_tls) != _key(new_tls):
+        events.append(EventSpec("Warning", str(new_tls.get("reason")), str(new_tls.get("message", ""))))
+
     old_ready, new_ready = c.find(previous, c.READY), c.find(current, c.READY)
     if new_ready and new_ready.get("status") == "True" and _key(old_ready) != _key(new_ready):
         events.append(EventSpec("Normal", str(new_ready.get("reason")), str(new_ready.get("message", ""))))

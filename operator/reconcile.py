@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import claims, naming, netpol, policy, workload
+from . import claims, naming, netpol, policy, tls, workload
 from . import conditions as cond
 from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
@@ -301,6 +301,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             suspended=spec.suspend,
             child_conflict=child_conflict,
             waiting_for=waiting_for,
+            tls=tls.verdict(spec),
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -449,6 +450,7 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            tls=tls.verdict(spec),
         )
         image = (previous.get("runtime") or {}).get("image")
         refreshed = {

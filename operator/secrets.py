@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ OPT_IN_LABEL = "sync.sekoia-intel.dev/credentials"
 #: Reasons that stop the runtime from existing at all (not merely scaled to zero): the Secret was not
 #: offered for this use, so no Pod may reference it.
 REFUSED_REASONS = frozenset({REASON_NOT_OPTED_IN, REASON_NOT_READABLE})
+REASON_KEY_MALFORMED = "SecretKeyMalformed"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,22 @@ def _decoded(value: str) -> bytes | None:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return None
+
+
+def value_problem(raw: bytes) -> str | None:
+    """Why a decoded credential cannot be sent as an HTTP header value, or None. The answer never
+    quotes the value: it ends up in status and Events."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not UTF-8 text"
+    if text != text.strip():
+        return "has leading or trailing whitespace (often a line break left by `echo`)"
+    if any(unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} for c in text):
+        return "contains control characters (such as a line break)"
+    if not text.isascii():
+        return "contains non-ASCII characters, which an HTTP header cannot carry"
+    return None
 
 
 def fingerprint(salt: str, data: Mapping[str, str], keys: Sequence[str]) -> str:
@@ -127,6 +145,14 @@ def check_credentials(
             REASON_KEY_EMPTY,
             f"Secret {secret_name!r} has an empty value for key {', '.join(repr(k) for k in empty)}",
         )
+    for key in keys:
+        problem = value_problem(_decoded(data[key]) or b"")
+        if problem:
+            return CredentialsCheck(
+                False,
+                REASON_KEY_MALFORMED,
+                f"Secret {secret_name!r} key {key!r} {problem}; store the value without it",
+            )
     return CredentialsCheck(
         True,
         REASON_VALID,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_SEKOIA_URL = "https://api.sekoia.io"
 DEFAULT_OPENCTI_TOKEN_KEY = "opencti-token"
@@ -20,6 +20,17 @@ DEFAULT_SEKOIA_API_KEY_KEY = "sekoia-api-key"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 COLLECTION_ID_RE = re.compile(rf"^(ioc-collection--)?({_UUID})$")
 STREAM_ID_RE = re.compile(rf"^(live|{_UUID})$")
+_USERINFO_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@")
+
+
+def _no_userinfo(url: str) -> str:
+    # The message must not quote the URL: it goes to status and Events.
+    if _USERINFO_RE.match(url.strip()):
+        raise ValueError(
+            "must not contain a user name or password (user:password@host); credentials belong in the "
+            "Secret named by credentialsSecretRef"
+        )
+    return url
 
 
 class _Model(BaseModel):
@@ -28,7 +39,41 @@ class _Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", frozen=True)
 
 
-class OpenCTISpec(_Model):
+class KeyRef(_Model):
+    """One key of a ConfigMap or Secret in the resource's namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class CABundleRef(_Model):
+    """Where the PEM CA bundle that signs a server's certificate is kept (exactly one source)."""
+
+    config_map_key_ref: KeyRef | None = Field(default=None, alias="configMapKeyRef")
+    secret_key_ref: KeyRef | None = Field(default=None, alias="secretKeyRef")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CABundleRef:
+        if (self.config_map_key_ref is None) == (self.secret_key_ref is None):
+            raise ValueError("set exactly one of configMapKeyRef and secretKeyRef")
+        return self
+
+
+class _TLSFields(_Model):
+    """How the runtime checks a server's certificate: verified by default, optionally against a
+    private CA; skipping verification is an explicit, reported choice."""
+
+    insecure_skip_tls_verify: bool = Field(default=False, alias="insecureSkipTLSVerify")
+    ca_bundle_ref: CABundleRef | None = Field(default=None, alias="caBundleRef")
+
+    @model_validator(mode="after")
+    def _not_both(self) -> _TLSFields:
+        if self.insecure_skip_tls_verify and self.ca_bundle_ref is not None:
+            raise ValueError("caBundleRef and insecureSkipTLSVerify contradict each other: choose one")
+        return self
+
+
+class OpenCTISpec(_TLSFields):
     """Where the indicators come from."""
 
     url: str = Field(min_length=1)
@@ -36,12 +81,16 @@ class OpenCTISpec(_Model):
     listen_delete: bool = Field(default=True, alias="listenDelete")
     no_dependencies: bool = Field(default=True, alias="noDependencies")
 
+    _url = field_validator("url")(_no_userinfo)
 
-class SekoiaSpec(_Model):
+
+class SekoiaSpec(_TLSFields):
     """Where the indicators go."""
 
     url: str = Field(default=DEFAULT_SEKOIA_URL, min_length=1)
     collection_id: str = Field(alias="collectionId", pattern=COLLECTION_ID_RE.pattern)
+
+    _url = field_validator("url")(_no_userinfo)
 
     @property
     def collection_uuid(self) -> str:

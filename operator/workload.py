@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import naming
+from . import naming, tls
 from .spec import SyncSpec
 
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"
@@ -162,6 +162,7 @@ def runtime_env(ref: SyncRef, spec: SyncSpec) -> list[dict[str, Any]]:
         plain("SEKOIA_INTEL_REQUESTS_PER_SECOND", f"{spec.push.requests_per_second:g}"),
         plain("RUNTIME_HTTP_PORT", str(RUNTIME_PORT)),
         plain("RUNTIME_STATUS_RESOURCE", naming.status_resource(ref.namespace, ref.name)),
+        *tls.tls_env(spec),
     ]
 
 
@@ -200,6 +201,7 @@ def desired_deployment(
         # Changes when a referenced Secret value changes, which rolls the Pod to pick it up.
         pod_annotations[naming.ANNOTATION_CREDENTIALS_HASH] = credentials_fingerprint
 
+    ca_volumes, ca_mounts = tls.tls_volumes(spec)
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": rt.image or default_image,
@@ -220,7 +222,7 @@ def desired_deployment(
         },
         "terminationMessagePath": TERMINATION_MESSAGE_PATH,
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *ca_mounts],
     }
     if rt.image_pull_policy:
         container["imagePullPolicy"] = rt.image_pull_policy
@@ -237,7 +239,7 @@ def desired_deployment(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *ca_volumes],
     }
     if rt.node_selector:
         pod_spec["nodeSelector"] = dict(rt.node_selector)

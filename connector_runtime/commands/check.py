@@ -23,6 +23,7 @@ def probe_sekoia(settings: RuntimeSettings) -> ProbeResult:
         retry_policy=RetryPolicy(),
         stop=threading.Event(),
         timeout=min(settings.request_timeout_seconds, 15.0),
+        verify=settings.sekoia_verify,
     )
     name = "Sekoia IOC collection"
     try:
@@ -46,7 +47,7 @@ def run_check(settings: RuntimeSettings, out: TextIO) -> int:
         settings.opencti_url,
         settings.opencti_token.get_secret_value(),
         settings.live_stream_id,
-        settings.opencti_ssl_verify,
+        settings.opencti_verify,
     )
     results.append(probe_sekoia(settings))
     for result in results:

@@ -19,7 +19,9 @@ from urllib.parse import quote
 
 import requests
 
+from .. import redaction
 from ..metrics import API_LATENCY, API_REQUESTS, API_RETRIES, BATCH_SIZE, VALUES_REJECTED
+from ..tls import describe
 from . import protocol
 from .errors import (
     SekoiaAuthError,
@@ -70,8 +72,12 @@ class SekoiaClient:
         timeout: float = 30,
         session: requests.Session | None = None,
         on_auth_state: Callable[[bool, str], None] | None = None,
+        verify: bool | str = True,
     ) -> None:
-        """Raise ValueError for an unusable URL, collection id or an empty key."""
+        """Raise ValueError for an unusable URL, collection id or an empty key.
+
+        `verify` is the TLS setting of `requests`: True, False or a CA bundle path.
+        """
         if not api_key or not api_key.strip():
             raise ValueError("the Sekoia API key is empty")
         self.base_url = protocol.normalize_base_url(base_url)
@@ -83,6 +89,8 @@ class SekoiaClient:
         self._timeout = timeout
         self._session = session or requests.Session()
         self._on_auth_state = on_auth_state
+        # Passed with every request: requests lets REQUESTS_CA_BUNDLE override a session's verify.
+        self._verify = verify
         self._lock = threading.Lock()
         self._form = protocol.PATH_ID_FORMS[0]
         self._auth_ok: bool | None = None
@@ -103,9 +111,7 @@ class SekoiaClient:
             try:
                 answer = self._send("check_collection", "GET", protocol.collection_path)
             except _TRANSIENT as exc:
-                raise SekoiaUnavailable(
-                    f"cannot reach Sekoia at {self.base_url}: {type(exc).__name__}"
-                ) from None
+                raise SekoiaUnavailable(f"cannot reach Sekoia at {self.base_url}: {describe(exc)}") from None
             if protocol.is_collection_not_found(answer.status, answer.body) and self._switch_form(tried):
                 continue
             break
@@ -267,7 +273,13 @@ class SekoiaClient:
         started = time.monotonic()
         try:
             response = self._session.request(
-                method, url, data=data, params=params, headers=headers, timeout=self._timeout
+                method,
+                url,
+                data=data,
+                params=params,
+                headers=headers,
+                timeout=self._timeout,
+                verify=self._verify,
             )
             body: Any = None
             if response.content:
@@ -341,7 +353,7 @@ class SekoiaClient:
 
     def _redact(self, text: str) -> str:
         # The server could echo the header back; never let the key reach a log line or an exception.
-        return text.replace(self._key, "***") if self._key else text
+        return redaction.mask(text, extra=[self._key])
 
     def _raise_for(self, answer: _Answer, operation: str) -> NoReturn:
         message = self._error_message(answer)

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from connector_runtime import metrics
+from connector_runtime import metrics, redaction
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.conversion import Skipped
 from connector_runtime.delivery.engine import DeliveryEngine, report_skipped
@@ -35,7 +35,7 @@ def pycti_config(settings: RuntimeSettings) -> dict[str, Any]:
         "opencti": {
             "url": settings.opencti_url,
             "token": settings.opencti_token.get_secret_value(),
-            "ssl_verify": settings.opencti_ssl_verify,
+            "ssl_verify": settings.opencti_verify,
         },
         "connector": {
             "id": settings.connector_id,
@@ -76,7 +76,9 @@ class StreamCallback:
         event = parse_event(str(msg.event), event_id, msg.data)
         ticket = self.tracker.begin(event_id)
         if event.action is Action.IGNORE:
-            metrics.EVENTS.labels(event.name, f"ignored:{event.ignore_reason}").inc()
+            metrics.EVENTS.labels(
+                metrics.event_label(event.name), metrics.ignored_label(event.ignore_reason)
+            ).inc()
             if event.indicator is not None:
                 report_undeliverable(event)
             self.tracker.complete(ticket)
@@ -145,7 +147,7 @@ def install_excepthook(on_fatal: Callable[[str], None]) -> None:
 
     def hook(etype: Any, value: Any, tb: Any) -> None:
         reason = f"{etype.__name__}: {value}" if etype else "the OpenCTI stream listener stopped"
-        on_fatal(reason)
+        on_fatal(redaction.one_line(reason))
 
     sys.excepthook = hook
     threading.excepthook = lambda args: hook(args.exc_type, args.exc_value, args.exc_traceback)

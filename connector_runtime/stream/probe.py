@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import requests
 
+from connector_runtime.tls import describe, verify_failure
+
 HEALTH_QUERY = "query healthCheck { about { version } }"
 
 
@@ -21,8 +23,24 @@ class ProbeResult:
     detail: str
 
 
+def explain_unreachable(url: str, verify: bool | str, timeout: float = 10.0) -> str | None:
+    """Why OpenCTI cannot be reached over TLS, when that is the problem (else None).
+
+    No credential is sent: only the handshake matters.
+    """
+    try:
+        requests.get(f"{url}/health", timeout=timeout, verify=verify, allow_redirects=False)
+    except requests.RequestException as exc:
+        failure = verify_failure(exc)
+        if failure:
+            return (
+                f"{failure} (give the CA of its certificate in spec.opencti.caBundleRef / OPENCTI_CA_BUNDLE)"
+            )
+    return None
+
+
 def probe_opencti(
-    url: str, token: str, stream_id: str, verify: bool, timeout: float = 10.0
+    url: str, token: str, stream_id: str, verify: bool | str, timeout: float = 10.0
 ) -> list[ProbeResult]:
     """Check the GraphQL API with the token, then open the live stream and close it at once."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -32,7 +50,7 @@ def probe_opencti(
             f"{url}/graphql", json={"query": HEALTH_QUERY}, headers=headers, timeout=timeout, verify=verify
         )
     except requests.RequestException as exc:
-        return [ProbeResult("OpenCTI API", False, f"unreachable at {url}: {type(exc).__name__}")]
+        return [ProbeResult("OpenCTI API", False, f"unreachable at {url}: {describe(exc)}")]
     if answer.status_code in (401, 403):
         return [ProbeResult("OpenCTI API", False, f"token refused (HTTP {answer.status_code})")]
     try:
@@ -56,7 +74,7 @@ def probe_opencti(
         ) as stream:
             status = stream.status_code
     except requests.RequestException as exc:
-        results.append(ProbeResult("OpenCTI live stream", False, f"cannot open: {type(exc).__name__}"))
+        results.append(ProbeResult("OpenCTI live stream", False, f"cannot open: {describe(exc)}"))
         return results
     meaning = {
         200: (True, f"stream {stream_id} is open"),

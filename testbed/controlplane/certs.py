@@ -157,3 +157,20 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def make_self_signed(
+    directory: Path, names: tuple[str, ...] = ("127.0.0.1", "localhost")
+) -> tuple[Path, Path]:
+    """A self-signed serving certificate for ``names`` and its key: (cert.pem, key.pem).
+
+    It is its own CA, so the certificate file doubles as the CA bundle that makes it trusted.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(names[0], "sekoia-intel-sync test server")
+    cert = _issue(name, key, name, key, ca=True, server_names=names)
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    _write_cert(cert_path, cert)
+    _write_key(key_path, key)
+    return cert_path, key_path

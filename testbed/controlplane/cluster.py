@@ -407,6 +407,34 @@ class LocalCluster:
         _write_kubeconfig(path, self.server, self.pki.ca_cert.read_bytes(), {"token": token}, user="token")
         return path
 
+    def kubeconfig_for_token_file(self, token_file: Path, path: Path) -> Path:
+        """Write a kubeconfig whose user reads its bearer token from ``token_file`` (``tokenFile``),
+        so that whoever writes that file can rotate the token under a running client."""
+        assert self.pki is not None
+        fields = {"tokenFile": str(token_file)}
+        _write_kubeconfig(path, self.server, self.pki.ca_cert.read_bytes(), fields, user="token")
+        return path
+
+    def bound_token(
+        self, namespace: str, service_account: str, secret_name: str, secret_uid: str, seconds: int = 3600
+    ) -> str:
+        """A TokenRequest token bound to a Secret: deleting the Secret revokes the token (as deleting
+        its Pod revokes a projected token)."""
+        from kubernetes import client
+
+        api = client.CoreV1Api(self.api_client())
+        body = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(
+                audiences=[],
+                expiration_seconds=seconds,
+                bound_object_ref=client.V1BoundObjectReference(
+                    api_version="v1", kind="Secret", name=secret_name, uid=secret_uid
+                ),
+            )
+        )
+        answer = api.create_namespaced_service_account_token(service_account, namespace, body)
+        return str(answer.status.token)
+
     # --------------------------------------------------------------------- logs
     def logs(self, max_chars: int = 4000) -> dict[str, str]:
         """The tail of every component's log, by component name."""

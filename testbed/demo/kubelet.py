@@ -9,7 +9,9 @@ holds and nothing else:
 - the process authenticates as the Pod's ServiceAccount with a token from the TokenRequest API,
   bound to the Pod kwok runs (the kubelet projects such a token into every Pod); it gets a
   kubeconfig file instead of the in-cluster token mount, since it is not in a container;
-- ``/readyz`` is polled like the template's readiness probe.
+- ``/readyz`` is polled like the template's readiness probe;
+- ``configMap`` and ``secret`` volumes (e.g. a CA bundle) are projected into a local directory, and
+  environment values that point into their mount path are pointed at that directory instead.
 
 Not reproduced: the image (the command runs from this checkout's installation), the security
 context (user 10001, read-only root file system), resource limits and restarts.
@@ -32,7 +34,9 @@ from typing import Any
 from testbed.controlplane.cluster import LocalCluster
 from testbed.processes import ManagedProcess, free_port, wait_until
 
-TOKEN_SECONDS = 24 * 3600  # the process reads its kubeconfig once; a day outlasts any demo session
+# The runtime follows its token file (as it follows a projected token), but nothing here rotates it:
+# a day outlasts any demo or soak session.
+TOKEN_SECONDS = 24 * 3600
 _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 
@@ -54,6 +58,7 @@ class PodPlan:
     env: dict[str, str]
     from_secrets: dict[str, str] = field(default_factory=dict)  # variable -> "secret/key" (never values)
     readiness_path: str | None = None
+    files: dict[str, dict[str, bytes]] = field(default_factory=dict)  # mountPath -> {path: content}
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
@@ -95,6 +100,58 @@ def resolve_env(
         env[name] = value
         from_secrets[name] = f"{ref['name']}/{ref['key']}"
     return env, from_secrets
+
+
+def resolve_volumes(
+    pod_spec: Mapping[str, Any],
+    container: Mapping[str, Any],
+    read_data: Callable[[str, str], dict[str, bytes] | None],
+) -> dict[str, dict[str, bytes]]:
+    """The files the container sees under each mount of a ``configMap`` or ``secret`` volume:
+    ``{mountPath: {relative path: content}}``. ``read_data(kind, name)`` returns the object's
+    decoded data, or None when it does not exist (a kubelet would then fail to mount it).
+    ``emptyDir`` volumes are skipped: the local process writes to this machine's ``/tmp``."""
+    volumes = {v["name"]: v for v in pod_spec.get("volumes") or []}
+    files: dict[str, dict[str, bytes]] = {}
+    for mount in container.get("volumeMounts") or []:
+        volume = volumes.get(mount["name"]) or {}
+        if "emptyDir" in volume:
+            continue
+        if "configMap" in volume:
+            kind, source, name = "ConfigMap", volume["configMap"], volume["configMap"].get("name")
+        elif "secret" in volume:
+            kind, source, name = "Secret", volume["secret"], volume["secret"].get("secretName")
+        else:
+            raise PodSpecError(f"volume {mount['name']!r}: only emptyDir, configMap and secret are supported")
+        data = read_data(kind, str(name))
+        if data is None:
+            raise PodSpecError(f"volume {mount['name']!r}: {kind} {name!r} not found")
+        items = source.get("items") or [{"key": key, "path": key} for key in data]
+        projected: dict[str, bytes] = {}
+        for item in items:
+            if item["key"] not in data:
+                raise PodSpecError(f"volume {mount['name']!r}: {kind} {name!r} has no key {item['key']!r}")
+            projected[item["path"]] = data[item["key"]]
+        files[mount["mountPath"]] = projected
+    return files
+
+
+def _data_reader(core: Any, namespace: str) -> Callable[[str, str], dict[str, bytes] | None]:
+    from kubernetes.client.exceptions import ApiException
+
+    def read(kind: str, name: str) -> dict[str, bytes] | None:
+        try:
+            if kind == "ConfigMap":
+                config_map = core.read_namespaced_config_map(name, namespace)
+                return {k: v.encode() for k, v in (config_map.data or {}).items()}
+            secret = core.read_namespaced_secret(name, namespace)
+            return {k: base64.b64decode(v) for k, v in (secret.data or {}).items()}
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    return read
 
 
 def _secret_reader(core: Any, namespace: str) -> Callable[[str, str], str | None]:
@@ -145,6 +202,7 @@ def plan_from_deployment(
 
     wait_until(pod_running, timeout, f"a Running Pod of Deployment {namespace}/{deployment}")
     env, from_secrets = resolve_env(container.get("env") or [], _secret_reader(core, namespace))
+    files = resolve_volumes(pod_spec, container, _data_reader(core, namespace))
     argv = [expand(part, env) for part in [*(container.get("command") or []), *(container.get("args") or [])]]
     if not argv:
         raise PodSpecError("the container has no command: the stand-in cannot use the image's entrypoint")
@@ -160,6 +218,7 @@ def plan_from_deployment(
         env=env,
         from_secrets=from_secrets,
         readiness_path=probe.get("path"),
+        files=files,
     )
 
 
@@ -242,17 +301,32 @@ def run_container(cluster: LocalCluster, plan: PodPlan, run_dir: Path) -> LocalC
     and file system: the HTTP port (8080 may be taken) and the termination-message path
     (``/dev/termination-log`` is the kubelet's file, not writable here).
     """
-    kubeconfig = cluster.kubeconfig_for_token(pod_bound_token(cluster, plan), run_dir / "runtime.kubeconfig")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # A token file, as the kubelet projects one: whoever rotates it, the runtime re-reads it.
+    token_file = run_dir / "runtime.token"
+    token_file.write_text(pod_bound_token(cluster, plan))
+    token_file.chmod(0o600)
+    kubeconfig = cluster.kubeconfig_for_token_file(token_file, run_dir / "runtime.kubeconfig")
     port = free_port()
     overrides = {
         "RUNTIME_HTTP_PORT": str(port),
         "RUNTIME_TERMINATION_LOG": str(run_dir / "runtime.termination-log"),
     }
     search_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    plan_env = dict(plan.env)
+    for mount_path, files in plan.files.items():
+        local = run_dir / "volumes" / mount_path.strip("/").replace("/", "_")
+        for relative, content in files.items():
+            (local / relative).parent.mkdir(parents=True, exist_ok=True)
+            (local / relative).write_bytes(content)
+        prefix = mount_path.rstrip("/") + "/"
+        for name, value in plan_env.items():
+            if value.startswith(prefix):
+                plan_env[name] = str(local / value[len(prefix) :])
     home = run_dir / "runtime-home"
     home.mkdir(parents=True, exist_ok=True)
     env = {
-        **plan.env,
+        **plan_env,
         **overrides,
         # What the container runtime and kubelet add to every container.
         "PATH": search_path,

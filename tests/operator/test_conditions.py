@@ -27,7 +27,7 @@ def _kstatus(conds: list[dict], generation: int, observed: int) -> str:
     return "Current" if by[c.READY]["status"] == "True" else "InProgress"
 
 
-def test_all_six_conditions_carry_reason_message_generation() -> None:
+def test_every_condition_carries_reason_message_generation() -> None:
     conds = c.desired_conditions(c.Observation(7, claim=CLAIMED, credentials=GOOD, runtime=READY))
     assert [x["type"] for x in conds] == list(c.ORDER)
     for cond in conds:

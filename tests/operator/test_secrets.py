@@ -57,3 +57,12 @@ def test_fingerprint_moves_only_with_referenced_values() -> None:
     assert fingerprint("uid", {**DATA, "other": _b64("y")}, KEYS) == base
     assert fingerprint("uid", {**DATA, "sekoia-api-key": _b64("rotated")}, KEYS) != base
     assert fingerprint("another-uid", DATA, KEYS) != base  # salted per resource
+
+
+def test_a_malformed_value_is_refused_naming_the_key_never_the_value() -> None:
+    for bad in ("sek-SECRET-line1\nline2", "sek-SECRET-trailing\n", " sek-SECRET-leading", "sek\x00SECRET"):
+        check = check_credentials("creds", {**DATA, "sekoia-api-key": _b64(bad)}, KEYS, "uid", exists=True)
+        assert not check.valid and check.reason == "SecretKeyMalformed"
+        assert check.message.startswith("Secret 'creds' key 'sekoia-api-key' ")
+        assert "SECRET" not in check.message and "line2" not in check.message and "\n" not in check.message
+        assert check.fingerprint is None

@@ -103,3 +103,45 @@ def test_cli_reports_a_bad_setting_without_traceback_and_writes_the_termination_
     assert done.stderr.strip() == "configuration error: SEKOIA_INTEL_APIKEY is required but not set"
     assert "Traceback" not in done.stderr
     assert (tmp_path / "termination-log").read_text().strip() == done.stderr.strip()
+
+
+def test_tls_is_verified_unless_waived_and_a_ca_bundle_is_used(tmp_path: Path) -> None:
+    settings = load_settings(environ=SEED_ENV)
+    assert settings.opencti_verify is True and settings.sekoia_verify is True
+    # The seed's variable still works when the runtime is run by hand.
+    waived = load_settings(environ={**SEED_ENV, "OPENCTI_SSL_VERIFY": "false"})
+    assert waived.opencti_verify is False and waived.sekoia_verify is True
+    bundle = tmp_path / "ca.crt"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    with_ca = load_settings(
+        environ={**SEED_ENV, "OPENCTI_CA_BUNDLE": str(bundle), "SEKOIA_INTEL_CA_BUNDLE": str(bundle)}
+    )
+    assert with_ca.opencti_verify == str(bundle) and with_ca.sekoia_verify == str(bundle)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            {"OPENCTI_CA_BUNDLE": "/nonexistent/ca.crt"},
+            "OPENCTI_CA_BUNDLE must be a readable file: /nonexistent/ca.crt",
+        ),
+        ({"OPENCTI_SSL_VERIFY": "/etc/ssl/ca.crt"}, "OPENCTI_SSL_VERIFY must be true or false"),
+        ({"SEKOIA_INTEL_SSL_VERIFY": "maybe"}, "SEKOIA_INTEL_SSL_VERIFY"),
+    ],
+)
+def test_a_bad_tls_setting_is_named(override: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={**SEED_ENV, **override})
+    assert expected in str(caught.value)
+
+
+def test_a_ca_bundle_that_is_not_pem_or_contradicts_the_waiver_is_refused(tmp_path: Path) -> None:
+    junk = tmp_path / "junk"
+    junk.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="OPENCTI_CA_BUNDLE must be a PEM CA bundle"):
+        load_settings(environ={**SEED_ENV, "OPENCTI_CA_BUNDLE": str(junk)})
+    pem = tmp_path / "ca.crt"
+    pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ConfigError, match="OPENCTI_CA_BUNDLE is set but OPENCTI_SSL_VERIFY=false"):
+        load_settings(environ={**SEED_ENV, "OPENCTI_CA_BUNDLE": str(pem), "OPENCTI_SSL_VERIFY": "false"})

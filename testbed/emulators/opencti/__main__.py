@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--heartbeat-interval", type=float, default=5.0)
     parser.add_argument("--retry-ms", type=int, default=None, help="SSE retry field sent on connect")
     parser.add_argument("--load", action="append", default=[], help="JSON-lines STIX file to emit as creates")
+    parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS only (with --tls-key)")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         retry_ms=args.retry_ms,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     for path in args.load:
         emulator.load_jsonl(path)

@@ -15,7 +15,7 @@ from .faults import FaultInjector
 from .feed import EventFeeder, StixObject
 from .graphql import GraphQLEndpoint
 from .jsonpatch import JsonPatch
-from .server import EmulatorHTTPServer
+from .server import EmulatorHTTPServer, server_tls_context
 from .store import EventLog
 from .streaming import ConnectionLog, StreamConfig
 
@@ -53,8 +53,13 @@ class OpenCTIEmulator:
         host: str = "127.0.0.1",
         port: int = 0,
         retry_ms: int | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
         """`streams` maps stream ids to a `StreamConfig`, its keyword arguments, or None.
+
+        With `tls_cert` and `tls_key` (PEM files) the platform is served over HTTPS only; the
+        handshakes clients abandoned (e.g. refusing the certificate) are listed in `tls_failures`.
 
         `retry_ms`, when set, is sent as the SSE `retry:` field of the `connected` event so that
         clients reconnect faster than their default (pycti: 3000 ms). The platform does not send it.
@@ -65,6 +70,10 @@ class OpenCTIEmulator:
         self.heartbeat_interval = heartbeat_interval
         self.retry_ms = retry_ms
         self._host, self._port = host, port
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        self._tls_files = (str(tls_cert), str(tls_key)) if tls_cert and tls_key else None
+        self.tls_failures: list[str] = []
         self._streams = _normalise_streams(streams)
         self._streams_lock = threading.Lock()
         self.log = EventLog()
@@ -86,10 +95,11 @@ class OpenCTIEmulator:
         if self._server is not None:
             return self.base_url
         self.stopping.clear()
-        self._server = EmulatorHTTPServer((self._host, self._port), self)
+        tls = server_tls_context(*self._tls_files) if self._tls_files else None
+        self._server = EmulatorHTTPServer((self._host, self._port), self, tls)
         host, port = self._server.server_address[:2]
         host = host.decode() if isinstance(host, bytes) else host
-        self.base_url = f"http://{host}:{port}"
+        self.base_url = f"{'https' if tls else 'http'}://{host}:{port}"
         self.feeder.origin["referer"] = f"{self.base_url}/dashboard"
         self._thread = threading.Thread(
             target=self._server.serve_forever,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
+import ssl
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -45,9 +47,36 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: OpenCTIEmulator) -> None:
+    def __init__(
+        self, address: tuple[str, int], app: OpenCTIEmulator, tls: ssl.SSLContext | None = None
+    ) -> None:
         super().__init__(address, EmulatorRequestHandler)
         self.app = app
+        self.tls = tls
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """With TLS, the handshake happens here, in the connection's own thread: a client that
+        refuses the certificate (or stalls) never holds up the accept loop."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            wrapped = self.tls.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            self.app.tls_failures.append(type(exc).__name__)
+            return
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                wrapped.close()
+
+
+def server_tls_context(cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A server-side TLS context serving ``cert_file`` (the platform behind HTTPS)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
 
 
 class EmulatorRequestHandler(BaseHTTPRequestHandler):
