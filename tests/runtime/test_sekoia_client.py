@@ -231,14 +231,14 @@ def test_validation_error_splits_the_batch_to_isolate_bad_values(status: int, st
         bad = {7: "10.1.0.0/24", 8: "999.1.1.1", 33: "not-an-ip"}
         for index, text in bad.items():
             values[index] = NewValue(text, IP)
-        before = metric("sis_values_rejected_total", reason="INTHREAT_VALIDATION_ERROR")
+        before = metric("sis_values_rejected_total", reason="invalid_value")
         outcome = make_client(emulator, stop).add_values(values, SharedFields(type=IP))
         assert sorted(r.value for r in outcome.rejected) == sorted(bad.values())
         assert all(r.value in r.reason for r in outcome.rejected)
         good = {v.value for v in values} - set(bad.values())
         assert set(outcome.ids) == good
         assert emulator.active_values() == good
-        assert metric("sis_values_rejected_total", reason="INTHREAT_VALIDATION_ERROR") - before == 3
+        assert metric("sis_values_rejected_total", reason="invalid_value") - before == 3
 
 
 def test_quota_refusal_is_reported_not_dropped(stop: threading.Event) -> None:
