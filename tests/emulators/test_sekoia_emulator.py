@@ -481,12 +481,20 @@ def test_html_fault_answers_200_with_a_login_page(emu: SekoiaEmulator) -> None:
     assert answer.headers["Content-Type"].startswith("text/html")
     assert answer.text.lstrip().lower().startswith("<!doctype html")
     assert api.get_collection().headers["Content-Type"] == "application/json"
-    remote.set_faults(html_scope="all")
+    remote.set_faults(proxy_scope="all")
     assert api.get_collection().headers["Content-Type"].startswith("text/html")
     assert emu.active_values() == set()
     remote.set_faults(html_answers=False)
     assert api.add(["192.0.2.11"]).json()["total"] == 1
     remote.close()
+
+
+def test_wrong_shape_fault_answers_200_with_another_json_object(emu: SekoiaEmulator) -> None:
+    api = Api(emu)
+    emu.set_faults(wrong_shape_answers=True, proxy_scope="all")
+    for answer in (api.add(["192.0.2.12"]), api.get_collection(), api.search("192")):
+        assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+    assert emu.active_values() == set()
 
 
 def test_long_search_terms_get_414(emu: SekoiaEmulator) -> None:
@@ -501,7 +509,7 @@ def test_new_fault_settings_are_validated(emu: SekoiaEmulator) -> None:
     for bad in (
         {"redirect_status": 200},
         {"redirect_scope": "some"},
-        {"html_scope": "x"},
+        {"proxy_scope": "x"},
         {"max_term_length": 0},
     ):
         with pytest.raises(ValueError):

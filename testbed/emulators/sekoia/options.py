@@ -88,9 +88,11 @@ class FaultSettings:
     redirect_location: str | None = None
     redirect_status: int = 301
     redirect_scope: str = "writes"
-    # True: answer 200 with an HTML page (a proxy's login page) to every request in `html_scope`.
+    # What a proxy in front of the API answers in its place, to every request in `proxy_scope`:
+    # 200 with an HTML login page, or 200 with a JSON object of another shape (`{"status": "ok"}`).
     html_answers: bool = False
-    html_scope: str = "writes"
+    wrong_shape_answers: bool = False
+    proxy_scope: str = "writes"
     # Set: a search whose term is longer than this gets 414 URI Too Long, as a gateway answers.
     max_term_length: int | None = None
 
@@ -105,7 +107,7 @@ class FaultSettings:
         if not 300 <= self.redirect_status <= 399:
             raise ValueError("redirect_status must be a 3xx status")
         _one_of("redirect_scope", self.redirect_scope, FAULT_SCOPES)
-        _one_of("html_scope", self.html_scope, FAULT_SCOPES)
+        _one_of("proxy_scope", self.proxy_scope, FAULT_SCOPES)
         if self.max_term_length is not None and self.max_term_length < 1:
             raise ValueError("max_term_length must be a positive number of characters or None")
 

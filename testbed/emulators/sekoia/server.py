@@ -275,8 +275,10 @@ class SekoiaEmulator:
         is_write = method in WRITE_METHODS
         if faults.redirect_location and (is_write or faults.redirect_scope == "all"):
             return faults.redirect_status, b"", {"Location": faults.redirect_location}
-        if faults.html_answers and (is_write or faults.html_scope == "all"):
+        if faults.html_answers and (is_write or faults.proxy_scope == "all"):
             return 200, LOGIN_PAGE, {"Content-Type": HTML}
+        if faults.wrong_shape_answers and (is_write or faults.proxy_scope == "all"):
+            return 200, b'{"status": "ok"}', {"Content-Type": "application/json"}
         if faults.max_term_length is not None and method == "GET":
             term = parse_qs(query).get("term", [""])[0]
             if len(term) > faults.max_term_length:
