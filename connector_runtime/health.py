@@ -62,7 +62,9 @@ class Health:
         with self._lock:
             current = self._blocks.get(source)
             since = current.since if current and current.reason == reason else _now_rfc3339()
-            self._blocks[source] = Block(reason, message, since)
+            # One line, bounded: it ends up in the resource status (the CRD caps it at 4096).
+            text = " ".join(message.split())
+            self._blocks[source] = Block(reason, text[:2000], since)
         self._publish()
 
     def unblock(self, source: str) -> None:

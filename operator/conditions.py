@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .runtime_health import REASON_SUSPENDED, RuntimeHealth
+from .runtime_health import (
+    REASON_SUSPENDED,
+    RUNTIME_BLOCK_REASONS,
+    RuntimeBlock,
+    RuntimeHealth,
+    blocked_from_progress,
+)
 from .secrets import CredentialsCheck
 
 READY = "Ready"
@@ -56,6 +62,8 @@ class Observation:
     credentials: CredentialsCheck | None = None
     runtime: RuntimeHealth | None = None
     suspended: bool = False
+    # What the runtime itself reports: Sekoia acknowledges nothing (redirects, HTML pages...).
+    blocked: RuntimeBlock | None = None
 
 
 Condition = dict[str, Any]
@@ -139,9 +147,17 @@ def desired_conditions(obs: Observation) -> list[Condition]:
         reconciling = _cond(RECONCILING, True, REASON_NOT_CHECKED, "runtime not observed yet")
     else:
         runtime_cond = _cond(RUNTIME_AVAILABLE, runtime.available, runtime.reason, runtime.message)
+        blocked = obs.blocked if not obs.suspended else None
         if runtime.stalled:
             ready = _cond(READY, False, runtime.reason, runtime.message)
             stalled = _cond(STALLED, True, runtime.reason, runtime.message)
+        elif blocked is not None:
+            # The runtime runs but nothing it sends is acknowledged: retrying will not fix a
+            # redirecting URL or a proxy page, the user has to.
+            message = f"{blocked.message} (the stream position does not move"
+            message += f"; since {blocked.since})" if blocked.since else ")"
+            ready = _cond(READY, False, blocked.reason, message)
+            stalled = _cond(STALLED, True, blocked.reason, message)
         elif runtime.progressing:
             ready = _cond(READY, False, runtime.reason, runtime.message)
             reconciling = _cond(RECONCILING, True, runtime.reason, runtime.message)
@@ -159,6 +175,21 @@ def desired_conditions(obs: Observation) -> list[Condition]:
 
     conds = [ready, reconciling, stalled, claim_cond, creds_cond, runtime_cond]
     return [{**c, "observedGeneration": gen} for c in conds]
+
+
+def blocked_not_reflected(status: Mapping[str, Any] | None) -> bool:
+    """Whether the runtime's `status.progress.blocked` and the Stalled condition disagree, so that
+    the conditions need computing again (the runtime wrote its status; nothing else changed)."""
+    status = status or {}
+    block = blocked_from_progress(status.get("progress"))
+    stalled = find(status.get("conditions"), STALLED) or {}
+    is_stalled = stalled.get("status") == "True"
+    shown = is_stalled and stalled.get("reason") in RUNTIME_BLOCK_REASONS
+    if block is None:
+        return shown  # the block has cleared: the Stalled it caused must go
+    if is_stalled and not shown:
+        return False  # a stall the operator found itself (crash loop, conflict...) outranks it
+    return not (shown and stalled.get("reason") == block.reason)
 
 
 def merge_conditions(

@@ -20,7 +20,7 @@ from . import claims, naming, workload
 from . import conditions as cond
 from .events import EventSpec, transition_events
 from .kube import Kube, KubeClaimBackend
-from .runtime_health import RuntimeHealth, assess
+from .runtime_health import RuntimeHealth, assess, blocked_from_progress
 from .secrets import CredentialsCheck, check_credentials
 from .spec import SpecError, SyncSpec, parse_spec
 
@@ -196,6 +196,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            blocked=blocked_from_progress(previous.get("progress")),
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -278,6 +279,7 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
             credentials=credentials,
             runtime=runtime,
             suspended=spec.suspend,
+            blocked=blocked_from_progress(previous.get("progress")),
         )
         image = (previous.get("runtime") or {}).get("image")
         refreshed = {
