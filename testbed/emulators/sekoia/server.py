@@ -346,10 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(*answer)
 
     def _send(self, status: int, body: dict[str, Any] | bytes | None, headers: dict[str, str]) -> None:
-        if isinstance(body, bytes):
-            payload = body
-        else:
-            payload = b"" if body is None else json.dumps(body).encode()
+        payload = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
         if body is not None and not isinstance(body, bytes):
             self.send_header("Content-Type", "application/json")
