@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import requests
 
+from connector_runtime.sekoia.protocol import API_PREFIX
 from testbed.controlplane.cluster import LocalCluster
 from testbed.emulators.sekoia.remote import RemoteEmulator
 from testbed.soak.supervisor import RuntimeSupervisor
@@ -44,6 +45,9 @@ SCHEDULE: tuple[Fault, ...] = (
     Fault(0.43, "sekoia-429-storm-without-retry-after", hold=8),
     Fault(0.48, "opencti-stall", hold=20),
     Fault(0.56, "secret-rotated"),
+    # Every Sekoia request redirected (a base URL missing its /api prefix): nothing may be taken
+    # for an acknowledgement, the resource goes Stalled, and everything arrives once it is over.
+    Fault(0.60, "sekoia-url-redirects", hold=20),
     Fault(0.64, "kube-apiserver-restart"),
     Fault(0.70, "sekoia-5xx-errors", hold=15),
     Fault(0.75, "opencti-disconnect-reconnect-refused"),
@@ -85,6 +89,8 @@ class Stackish(Protocol):
     def restart_operator(self) -> str: ...
 
     def rotate_sekoia_key(self, new_key: str) -> str: ...
+
+    def sync_condition(self, kind: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -184,6 +190,29 @@ class FaultInjector:
             lambda: sekoia.set_faults(error_ratio=0.0),
         )
         return f"30% of Sekoia requests answered 502 for {fault.hold:g}s"
+
+    def _sekoia_url_redirects(self, fault: Fault) -> str:
+        sekoia = self.stack.sekoia
+        location = f"{sekoia.base_url}/api{API_PREFIX}/"
+        seen: list[float] = []
+        began = time.monotonic()
+        sekoia.set_faults(redirect_location=location, redirect_scope="all")
+        try:
+            while time.monotonic() - began < fault.hold:
+                if not seen and self._stalled_by_redirects():
+                    seen.append(time.monotonic() - began)
+                time.sleep(1.0)
+        finally:
+            sekoia.set_faults(redirect_location=None)
+        stalled = f"resource Stalled (SekoiaURLRedirects) after {seen[0]:.0f}s" if seen else "no Stalled seen"
+        return f"every Sekoia request answered 301 to {location} for {fault.hold:g}s; {stalled}"
+
+    def _stalled_by_redirects(self) -> bool:
+        try:
+            stalled = self.stack.sync_condition("Stalled")
+        except Exception:  # the API server may be restarting: look again next second
+            return False
+        return stalled.get("status") == "True" and stalled.get("reason") == "SekoiaURLRedirects"
 
     def _opencti(self, spec: dict[str, Any]) -> dict[str, Any]:
         session = requests.Session()

@@ -18,6 +18,7 @@ SHORT_SCHEDULE = (
     Fault(0.25, "runtime-sigkill"),
     Fault(0.40, "secret-rotated"),
     Fault(0.60, "kube-apiserver-restart"),
+    Fault(0.70, "sekoia-url-redirects", hold=12),
     Fault(0.80, "operator-sigkill"),
     Fault(0.90, "opencti-disconnect"),
 )
