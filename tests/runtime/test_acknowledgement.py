@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+import uuid
 
 import pytest
 from conftest import COLLECTION, RuntimeFactory
@@ -134,3 +135,37 @@ def test_a_value_refused_by_a_search_is_counted_and_the_next_1000_events_flow(
     code, _ = runtime.terminate()
     assert code == 0, runtime.log()[-2000:]
     assert _committed(opencti, runtime.env["CONNECTOR_ID"]) == opencti.event_ids()[-1]
+
+
+def test_an_unknown_collection_blocks_without_committing_until_it_exists(
+    opencti: OpenCTIEmulator, sekoia: SekoiaEmulator, start_runtime: RuntimeFactory
+) -> None:
+    missing = f"ioc-collection--{uuid.uuid4()}"
+    work = build_workload(50, seed=5, churn=0.0)
+    list(emit(opencti, work.operations))
+    runtime = start_runtime(
+        SEKOIA_INTEL_IOC_COLLECTION_UUID=missing, SEKOIA_INTEL_AUTH_RETRY_SECONDS="1", **FAST
+    )
+    connector_id = runtime.env["CONNECTOR_ID"]
+    before = _committed(opencti, connector_id)
+    wait_until(
+        lambda: runtime.readiness()[1].startswith("SekoiaCollectionNotFound"),
+        60,
+        "/readyz to fail with SekoiaCollectionNotFound",
+        on_timeout=lambda: f"{runtime.readiness()}\n{runtime.log()[-2000:]}",
+    )
+    wait_until(lambda: sum(1 for r in sekoia.requests() if r["method"] == "POST") >= 3, 30, "retried writes")
+    assert runtime.process.alive()  # a crash loop would replay, this waits
+    assert _committed(opencti, connector_id) == before
+    assert any("SekoiaCollectionNotFound" in e["message"] for e in _error_lines(runtime.log()))
+
+    sekoia.add_collection(missing)
+    wait_until(
+        lambda: sekoia.active_values(missing) == work.expected_values(),
+        60,
+        "every value once the collection exists",
+        on_timeout=lambda: runtime.log()[-2000:],
+    )
+    runtime.wait_ready(timeout=30)
+    assert runtime.terminate()[0] == 0
+    assert _committed(opencti, connector_id) == opencti.event_ids()[-1]
