@@ -113,8 +113,9 @@ class SekoiaClient:
     def check_collection(self) -> dict[str, Any]:
         """One attempt to read the collection (preflight); return its description.
 
-        Raises SekoiaAuthError (401/403, see `.status`), SekoiaNotFound, SekoiaUnavailable (no answer,
-        429, 5xx), SekoiaRequestError (another refusal) or Stopped.
+        Raises SekoiaAuthError (401/403, see `.status`), SekoiaNotFound, SekoiaRedirected (3xx),
+        SekoiaUnexpectedAnswer (a page or body that is not Sekoia's), SekoiaUnavailable (no answer,
+        429, 5xx) or Stopped.
         """
         tried: set[str] = set()
         while True:
@@ -149,7 +150,8 @@ class SekoiaClient:
         Values are sent grouped by type (one request per type). A 400/422 answer is narrowed down by
         splitting the batch in halves until each refused value is alone, so one bad value does not
         cost the others. Raises ValueError for more than 100 values or a type that contradicts
-        `shared.type`, SekoiaNotFound when the collection is gone, Stopped when stopped.
+        `shared.type`, a SekoiaBlocked (collection gone, redirect, unexpected answer) when nothing
+        can be acknowledged, Stopped when stopped.
         """
         if len(values) > protocol.MAX_VALUES_PER_ADD:
             raise ValueError(f"at most {protocol.MAX_VALUES_PER_ADD} values per add, got {len(values)}")
@@ -164,7 +166,10 @@ class SekoiaClient:
         return outcome
 
     def find_ids(self, value: str, include_revoked: bool = False) -> list[str]:
-        """Ids of the indicators holding exactly `value` (the term search may be fuzzy), all pages."""
+        """Ids of the indicators holding exactly `value` (the term search may be fuzzy), all pages.
+
+        Raises SekoiaValueRejected when the term itself is refused (e.g. 414), SekoiaBlocked when
+        the answer acknowledges nothing."""
         ids: list[str] = []
         offset = 0
         while True:
@@ -183,7 +188,8 @@ class SekoiaClient:
             offset += len(hits)
 
     def revoke(self, indicator_id: str) -> bool:
-        """Revoke one indicator. True when revoked now, False when Sekoia does not know it (already gone)."""
+        """Revoke one indicator. True when revoked now, False when Sekoia says it does not know it
+        (already gone). Raises SekoiaValueRejected or SekoiaBlocked as `find_ids` does."""
         quoted = quote(indicator_id, safe="")
         answer = self._request("revoke", "DELETE", lambda cid: protocol.revoke_path(cid, quoted))
         if 200 <= answer.status < 300:
