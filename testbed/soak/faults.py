@@ -39,15 +39,16 @@ SCHEDULE: tuple[Fault, ...] = (
     Fault(0.10, "sekoia-429-storm-with-retry-after", hold=6),
     Fault(0.16, "opencti-disconnect"),
     Fault(0.21, "runtime-sigkill"),
+    # Every Sekoia request redirected (a base URL missing its /api prefix): nothing may be taken
+    # for an acknowledgement, the resource goes Stalled, and everything arrives once it is over.
+    # Early, so that it falls while events still flow even in short runs.
+    Fault(0.24, "sekoia-url-redirects", hold=20),
     Fault(0.27, "sekoia-latency-spike", hold=12),
     Fault(0.33, "sekoia-dropped-connections", hold=10),
     Fault(0.38, "operator-sigkill"),
     Fault(0.43, "sekoia-429-storm-without-retry-after", hold=8),
     Fault(0.48, "opencti-stall", hold=20),
     Fault(0.56, "secret-rotated"),
-    # Every Sekoia request redirected (a base URL missing its /api prefix): nothing may be taken
-    # for an acknowledgement, the resource goes Stalled, and everything arrives once it is over.
-    Fault(0.60, "sekoia-url-redirects", hold=20),
     Fault(0.64, "kube-apiserver-restart"),
     Fault(0.70, "sekoia-5xx-errors", hold=15),
     Fault(0.75, "opencti-disconnect-reconnect-refused"),
@@ -195,6 +196,7 @@ class FaultInjector:
         sekoia = self.stack.sekoia
         location = f"{sekoia.base_url}/api{API_PREFIX}/"
         seen: list[float] = []
+        redirected_before = sekoia.summary()["by_status"].get("301", 0)
         began = time.monotonic()
         sekoia.set_faults(redirect_location=location, redirect_scope="all")
         try:
@@ -204,8 +206,9 @@ class FaultInjector:
                 time.sleep(1.0)
         finally:
             sekoia.set_faults(redirect_location=None)
+        redirected = sekoia.summary()["by_status"].get("301", 0) - redirected_before
         stalled = f"resource Stalled (SekoiaURLRedirects) after {seen[0]:.0f}s" if seen else "no Stalled seen"
-        return f"every Sekoia request answered 301 to {location} for {fault.hold:g}s; {stalled}"
+        return f"{redirected} Sekoia requests answered 301 (to /api/...) for {fault.hold:g}s; {stalled}"
 
     def _stalled_by_redirects(self) -> bool:
         try:
