@@ -568,6 +568,39 @@ def test_a_search_term_too_long_rejects_that_value_only(emu: SekoiaEmulator, sto
     assert client.find_ids("192.0.2.1") == []  # other values still go through
 
 
+@pytest.mark.parametrize(
+    ("location", "suggestion"),
+    [
+        # http:// behind an https redirect
+        ("https://api.sekoia.io/v2/inthreat/ioc-collections/c/indicators", "https://api.sekoia.io"),
+        # a regional root without /api, redirected by the web app
+        ("/api/v2/inthreat/ioc-collections/c/indicators", "https://app.fra1.sekoia.io/api"),
+        # credentials and query never make it into the suggestion
+        ("https://u:p@api.sekoia.io/v2/inthreat/ioc-collections/c?sig=2", "https://api.sekoia.io"),
+        # a login page: no API path, nothing to suggest
+        ("https://sso.example.com/login?next=/v2", None),
+        ("ftp://api.sekoia.io/v2/inthreat/ioc-collections/c", None),
+    ],
+)
+def test_the_url_to_use_instead_is_read_from_the_redirect(location: str, suggestion: str | None) -> None:
+    asked = "https://app.fra1.sekoia.io/v2/inthreat/ioc-collections/c/indicators"
+    assert protocol.suggested_base_url(asked, location) == suggestion
+
+
+def test_answer_shapes() -> None:
+    assert protocol.add_answer_problem({"items": [], "total": 0}) is None
+    assert protocol.add_answer_problem({"task_id": "t-1"}) is None
+    assert protocol.add_answer_problem({"status": "ok"}) and protocol.add_answer_problem(None)
+    assert protocol.search_answer_problem({"items": [], "has_more": False}) is None
+    assert protocol.search_answer_problem({"items": [], "has_more": "no"})
+    assert protocol.search_answer_problem([{"id": "x"}])
+    assert protocol.collection_answer_problem({"id": COLLECTION_ID}) is None
+    assert protocol.collection_answer_problem({"items": []})  # a search page is not a collection
+    assert protocol.revoke_answer_problem(None, empty=True) is None
+    assert protocol.revoke_answer_problem({"id": "indicator--x"}, empty=False) is None
+    assert protocol.revoke_answer_problem(None, empty=False)  # a body that is not JSON
+
+
 def test_rejection_labels_form_a_closed_set() -> None:
     labels = {
         protocol.rejection_label(status, code)
