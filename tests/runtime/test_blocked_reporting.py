@@ -1,10 +1,15 @@
-"""Readiness and the reported status while Sekoia's answers acknowledge nothing."""
+"""Readiness and the reported status while Sekoia's answers acknowledge nothing; the status
+report itself never follows a redirect."""
 
 from __future__ import annotations
 
+import pytest
+import requests
+
 from connector_runtime.delivery.positions import PositionTracker
 from connector_runtime.health import Health
-from connector_runtime.progress import progress_snapshot
+from connector_runtime.progress import StatusApi, progress_snapshot
+from testbed.emulators.sekoia.pytest_fixtures import LOCAL_NO_PROXY, running_emulator
 
 
 def _connected() -> Health:
@@ -42,3 +47,16 @@ def test_the_status_snapshot_carries_the_block_and_clears_it_with_null() -> None
     assert snapshot["blocked"]["reason"] == "SekoiaUnexpectedAnswer"
     assert snapshot["blocked"]["message"] == "200 with a text/html body"
     assert snapshot["blocked"]["since"].endswith("Z")
+
+
+def test_status_reporting_never_follows_a_redirect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ServiceAccount token goes to the API server only: a redirect is an error, not a hop."""
+    monkeypatch.setenv("NO_PROXY", LOCAL_NO_PROXY)
+    with running_emulator() as elsewhere, running_emulator() as server:
+        server.set_faults(redirect_location=f"{elsewhere.base_url}/steal", redirect_scope="all")
+        api = StatusApi(server.base_url, {"Authorization": "Bearer sa-token-x"}, True, None)
+        with pytest.raises(requests.HTTPError) as info:
+            api.patch_status("ns", "feed", {"status": {"progress": {}}})
+        assert "redirected (301)" in str(info.value)
+        assert [r["status"] for r in server.requests()] == [301]
+        assert elsewhere.requests() == []  # nothing, and no token, reached the Location
