@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,6 +14,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from connector_runtime import metrics, redaction
 
 STREAM_SILENCE_LIMIT = 60.0  # heartbeats come every ~5 s; a minute of silence is a lost stream
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why Sekoia acknowledges nothing: a condition reason, a message naming what to change, and
+    since when (RFC 3339)."""
+
+    reason: str
+    message: str
+    since: str
+
+    def as_status(self) -> dict[str, str]:
+        """The `status.progress.blocked` object."""
+        return {"reason": self.reason, "message": self.message, "since": self.since}
 
 
 class Health:
@@ -23,6 +39,8 @@ class Health:
         self._sekoia_ok = False
         self._sekoia_reason = "Sekoia not contacted yet"
         self._fatal: str | None = None
+        # By source ("preflight", "delivery"): each clears only its own block.
+        self._blocks: dict[str, Block] = {}
         self.started = time.monotonic()
         self.liveness_checks: list[tuple[str, object]] = []
 
@@ -38,6 +56,27 @@ class Health:
             self._sekoia_ok = ok
             self._sekoia_reason = redaction.one_line(reason)
         self._publish()
+
+    def block(self, source: str, reason: str, message: str) -> None:
+        """Sekoia's answers to `source` acknowledge nothing and will not until something changes."""
+        with self._lock:
+            current = self._blocks.get(source)
+            since = current.since if current and current.reason == reason else _now_rfc3339()
+            # One line, bounded: it ends up in the resource status (the CRD caps it at 4096).
+            text = " ".join(message.split())
+            self._blocks[source] = Block(reason, text[:2000], since)
+        self._publish()
+
+    def unblock(self, source: str) -> None:
+        """Sekoia answers `source` properly again."""
+        with self._lock:
+            self._blocks.pop(source, None)
+        self._publish()
+
+    def blocked(self) -> Block | None:
+        """The block to report (delivery first: it is what stops the stream position), or None."""
+        with self._lock:
+            return self._blocks.get("delivery") or next(iter(self._blocks.values()), None)
 
     def fatal(self, reason: str) -> None:
         """The runtime cannot continue; liveness fails from now on."""
@@ -62,7 +101,10 @@ class Health:
                 return False, "no message from the OpenCTI stream for over a minute"
             if not self._sekoia_ok:
                 return False, self._sekoia_reason
-            return True, "ok"
+            block = self._blocks.get("delivery") or next(iter(self._blocks.values()), None)
+        if block is not None:
+            return False, f"{block.reason}: {block.message}"
+        return True, "ok"
 
     def liveness(self) -> tuple[bool, str]:
         """(alive, reason): false once fatal or when a registered check fails."""
@@ -75,7 +117,12 @@ class Health:
         return True, "ok"
 
     def _publish(self) -> None:
+        # Called with the lock released: readiness() takes it.
         metrics.READY.set(1 if self.readiness()[0] else 0)
+
+
+def _now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def serve(health: Health, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:

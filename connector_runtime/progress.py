@@ -47,9 +47,12 @@ def _iso(epoch: float) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def progress_snapshot(tracker: PositionTracker, now: float | None = None) -> dict[str, Any]:
+def progress_snapshot(
+    tracker: PositionTracker, now: float | None = None, blocked: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The ``status.progress`` object: committed position, counts and lag (pure apart from
-    reading the process's own metrics)."""
+    reading the process's own metrics). ``blocked`` is None (which a merge patch turns into
+    removing the field) or why Sekoia acknowledges nothing: the operator reports it as Stalled."""
     committed = tracker.committed
     committed_time = event_id_time(committed) if committed else None
     snapshot: dict[str, Any] = {
@@ -62,6 +65,7 @@ def progress_snapshot(tracker: PositionTracker, now: float | None = None) -> dic
         "pendingEvents": tracker.pending_count(),
         "lagSeconds": round(tracker.oldest_pending_age(), 1),
         "updatedAt": _iso(now if now is not None else dt.datetime.now(dt.UTC).timestamp()),
+        "blocked": blocked,
     }
     return snapshot
 
@@ -163,7 +167,11 @@ class StatusApi:
                 headers={"Content-Type": "application/merge-patch+json", **self.headers()},
                 timeout=15,
                 verify=self.verify,
+                # The status belongs to this API server only: a redirect would carry the token elsewhere.
+                allow_redirects=False,
             )
+            if 300 <= answer.status_code < 400:
+                raise requests.HTTPError(f"status patch redirected ({answer.status_code})", response=answer)
             if answer.status_code == 401 and attempt == 1 and self.token and self.token.reload():
                 log.info("the API server refused the ServiceAccount token; retrying with the new one")
                 continue

@@ -27,7 +27,14 @@ from connector_runtime.health import Health, serve
 from connector_runtime.logs import setup_logging
 from connector_runtime.progress import StatusReporter, progress_snapshot, update_position_metrics
 from connector_runtime.sekoia.client import SekoiaClient
-from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaError, SekoiaNotFound, Stopped
+from connector_runtime.sekoia.errors import (
+    REASON_KEY_REJECTED,
+    REASON_PERMISSION_MISSING,
+    SekoiaAuthError,
+    SekoiaBlocked,
+    SekoiaError,
+    Stopped,
+)
 from connector_runtime.sekoia.ratelimit import RateLimiter
 from connector_runtime.sekoia.retry import RetryPolicy
 from connector_runtime.stream.listener import StateBridge, StreamCallback, install_excepthook, pycti_config
@@ -66,9 +73,17 @@ class Runtime:
             retry_policy=RetryPolicy(cap=s.max_backoff_seconds, auth_interval=s.auth_retry_seconds),
             stop=self.stop,
             timeout=s.request_timeout_seconds,
-            on_auth_state=self.health.sekoia_state,
+            on_auth_state=self._auth_state,
             verify=s.sekoia_verify,
         )
+
+    def _auth_state(self, ok: bool, reason: str) -> None:
+        self.health.sekoia_state(ok, reason)
+        if ok:
+            self.health.unblock("auth")
+        else:
+            forbidden = "permission" in reason
+            self.health.block("auth", REASON_PERMISSION_MISSING if forbidden else REASON_KEY_REJECTED, reason)
 
     def _check_sekoia_until_ok(self, client: SekoiaClient) -> None:
         """Readiness needs one positive answer from Sekoia; keep asking slowly until it comes."""
@@ -77,11 +92,22 @@ class Runtime:
             try:
                 client.check_collection()
                 self.health.sekoia_state(True)
+                self.health.unblock("preflight")
                 return
             except SekoiaAuthError as exc:
-                self.health.sekoia_state(False, f"Sekoia refused the API key ({exc.status})")
-            except SekoiaNotFound:
-                self.health.sekoia_state(False, "Sekoia IOC collection not found")
+                why = f"Sekoia refused the API key ({exc.status})"
+                self.health.sekoia_state(False, why)
+                self.health.block(
+                    "preflight", REASON_PERMISSION_MISSING if exc.forbidden else REASON_KEY_REJECTED, why
+                )
+            except SekoiaBlocked as exc:
+                # A redirect, an HTML page or an unknown collection: only a change of settings helps.
+                self.health.sekoia_state(False, f"{exc.reason}: {exc}")
+                self.health.block("preflight", exc.reason, str(exc))
+                log.error("Sekoia check failed", extra={"reason": str(exc)})
+                self.stop.wait(delay)
+                delay = min(delay * 2, self.settings.auth_retry_seconds)
+                continue
             except (SekoiaError, Stopped) as exc:
                 self.health.sekoia_state(False, f"Sekoia unreachable: {exc}")
             log.warning("Sekoia check failed", extra={"reason": self.health.readiness()[1]})
@@ -149,13 +175,15 @@ class Runtime:
             ),
             on_fatal=self._fatal,
             stop=self.stop,
+            on_blocked=lambda reason, message: self.health.block("delivery", reason, message),
+            on_unblocked=lambda: self.health.unblock("delivery"),
         )
         self.health.liveness_checks.append(("delivery engine", engine.alive))
         engine.start()
         reporter = None
         if s.status_resource:
             reporter = StatusReporter(
-                s.status_resource, lambda: progress_snapshot(bridge.tracker), s.status_interval_seconds
+                s.status_resource, lambda: self._snapshot(bridge), s.status_interval_seconds
             )
             reporter.start()
         helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health))
@@ -189,6 +217,10 @@ class Runtime:
         )
         fatal = self.health.fatal_reason
         return self._exit(1 if fatal else 0, fatal)
+
+    def _snapshot(self, bridge: StateBridge) -> dict[str, Any]:
+        block = self.health.blocked()
+        return progress_snapshot(bridge.tracker, blocked=block.as_status() if block else None)
 
     def _save(self, bridge: StateBridge) -> None:
         try:

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .runtime_health import REASON_SUSPENDED, RuntimeHealth
+from .runtime_health import (
+    REASON_SUSPENDED,
+    RUNTIME_BLOCK_REASONS,
+    RuntimeBlock,
+    RuntimeHealth,
+    blocked_from_progress,
+)
 from .secrets import CredentialsCheck
 from .tls import TLSVerdict
 
@@ -69,6 +75,8 @@ class Observation:
     #: Runtimes of the collection that must stop before this holder's runtime may start.
     waiting_for: str | None = None
     tls: TLSVerdict | None = None
+    # What the runtime itself reports: Sekoia acknowledges nothing (redirects, HTML pages...).
+    blocked: RuntimeBlock | None = None
 
 
 Condition = dict[str, Any]
@@ -189,9 +197,17 @@ def desired_conditions(obs: Observation) -> list[Condition]:
         reconciling = _cond(RECONCILING, True, REASON_NOT_CHECKED, "runtime not observed yet")
     else:
         runtime_cond = _cond(RUNTIME_AVAILABLE, runtime.available, runtime.reason, runtime.message)
+        report = obs.blocked if not obs.suspended else None
         if runtime.stalled:
             ready = _cond(READY, False, runtime.reason, runtime.message)
             stalled = _cond(STALLED, True, runtime.reason, runtime.message)
+        elif report is not None:
+            # The runtime runs but nothing it sends is acknowledged: retrying will not fix a
+            # redirecting URL or a proxy page, the user has to.
+            message = f"{report.message} (the stream position does not move"
+            message += f"; since {report.since})" if report.since else ")"
+            ready = _cond(READY, False, report.reason, message)
+            stalled = _cond(STALLED, True, report.reason, message)
         elif runtime.progressing:
             ready = _cond(READY, False, runtime.reason, runtime.message)
             reconciling = _cond(RECONCILING, True, runtime.reason, runtime.message)
@@ -209,6 +225,21 @@ def desired_conditions(obs: Observation) -> list[Condition]:
 
     conds = [ready, reconciling, stalled, claim_cond, creds_cond, runtime_cond, _tls_condition(obs)]
     return [{**c, "observedGeneration": gen} for c in conds]
+
+
+def blocked_not_reflected(status: Mapping[str, Any] | None) -> bool:
+    """Whether the runtime's `status.progress.blocked` and the Stalled condition disagree, so that
+    the conditions need computing again (the runtime wrote its status; nothing else changed)."""
+    status = status or {}
+    block = blocked_from_progress(status.get("progress"))
+    stalled = find(status.get("conditions"), STALLED) or {}
+    is_stalled = stalled.get("status") == "True"
+    shown = is_stalled and stalled.get("reason") in RUNTIME_BLOCK_REASONS
+    if block is None:
+        return shown  # the block has cleared: the Stalled it caused must go
+    if is_stalled and not shown:
+        return False  # a stall the operator found itself (crash loop, conflict...) outranks it
+    return not (shown and stalled.get("reason") == block.reason)
 
 
 def merge_conditions(

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from . import claim_watch, claims, coalesce, metrics, naming, reconcile, runtime_health, webhook
+from . import claim_watch, claims, coalesce, conditions, metrics, naming, reconcile, runtime_health, webhook
 from .config import CONFIG
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
@@ -300,6 +300,30 @@ def _pod_needs_attention(status: kopf.Status, **_: Any) -> bool:
 async def pod_changed(type: str | None, meta: kopf.Meta, namespace: str | None, **_: Any) -> None:
     """Failures, restarts and scheduling problems of a runtime Pod."""
     await _refresh_owner(type, meta, namespace)
+
+
+def _blocked_not_reflected(status: kopf.Status, **_: Any) -> bool:
+    return conditions.blocked_not_reflected(status)
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, when=_blocked_not_reflected)
+async def runtime_reported_blocked(
+    type: str | None, name: str | None, namespace: str | None, **_: Any
+) -> None:
+    """The runtime wrote (or cleared) `status.progress.blocked`: Sekoia acknowledges nothing. Only
+    the status changed, which kopf's update handlers ignore; the conditions follow here."""
+    if type is None or namespace is None or name is None:
+        return  # the initial listing: resumed reconciliations already cover it
+    try:
+        await _runtime_refreshes.trigger((namespace, name), lambda: _refresh_and_report(namespace, name))
+    except ApiException as exc:
+        log.warning(
+            "refreshing the status of %s/%s failed: Kubernetes API error %s %s",
+            namespace,
+            name,
+            exc.status,
+            exc.reason,
+        )
 
 
 # --- admission -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from . import conditions as cond
 from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
 from .kube import ChildNameTaken, CollectionRuntime, Kube, KubeClaimBackend, owned_by
-from .runtime_health import RuntimeHealth, assess
+from .runtime_health import RuntimeHealth, assess, blocked_from_progress
 from .secrets import CredentialsCheck, check_credentials, not_readable
 from .spec import SpecError, SyncSpec, parse_spec
 
@@ -302,6 +302,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
             child_conflict=child_conflict,
             waiting_for=waiting_for,
             tls=tls.verdict(spec),
+            blocked=blocked_from_progress(previous.get("progress")),
         )
         status: dict[str, Any] = {
             "observedGeneration": generation,
@@ -451,6 +452,7 @@ def refresh_runtime(kube: Kube, namespace: str, name: str) -> Outcome:
             runtime=runtime,
             suspended=spec.suspend,
             tls=tls.verdict(spec),
+            blocked=blocked_from_progress(previous.get("progress")),
         )
         image = (previous.get("runtime") or {}).get("image")
         refreshed = {

@@ -53,6 +53,49 @@ class RuntimeHealth:
     last_termination_message: str | None = None
 
 
+# Reasons the runtime reports in `status.progress.blocked` (see connector_runtime/sekoia/errors.py):
+# Sekoia's answers acknowledge nothing and only a change by the user helps. Anything else the
+# runtime writes there is reported under the generic reason.
+BLOCKED_REASONS = frozenset(
+    {
+        "SekoiaURLRedirects",
+        "SekoiaUnexpectedAnswer",
+        "SekoiaCollectionNotFound",
+        "SekoiaAPIKeyRejected",
+        "SekoiaPermissionMissing",
+    }
+)
+REASON_RUNTIME_BLOCKED = "RuntimeBlocked"
+RUNTIME_BLOCK_REASONS = BLOCKED_REASONS | {REASON_RUNTIME_BLOCKED}
+MAX_BLOCKED_MESSAGE = 1024
+
+
+@dataclass(frozen=True)
+class RuntimeBlock:
+    """What the runtime reported in `status.progress.blocked`: Sekoia acknowledges nothing, the
+    stream position does not move, and the message says what to change."""
+
+    reason: str
+    message: str
+    since: str = ""
+
+
+def blocked_from_progress(progress: Mapping[str, Any] | None) -> RuntimeBlock | None:
+    """Read `status.progress.blocked` (written by the runtime, so checked: a known reason or the
+    generic one, a one-line bounded message). None when absent or empty."""
+    blocked = _get(progress, "blocked")
+    if not isinstance(blocked, Mapping) or not blocked.get("reason"):
+        return None
+    reason = str(blocked.get("reason"))
+    if reason not in BLOCKED_REASONS:
+        reason = REASON_RUNTIME_BLOCKED
+    message = " ".join(str(blocked.get("message") or "the runtime reports Sekoia blocked").split())
+    if len(message) > MAX_BLOCKED_MESSAGE:
+        message = message[: MAX_BLOCKED_MESSAGE - 3] + "..."
+    since = str(blocked.get("since") or "")[:40]
+    return RuntimeBlock(reason, message, since)
+
+
 def _get(obj: Mapping[str, Any] | None, *path: str, default: Any = None) -> Any:
     cur: Any = obj
     for key in path:

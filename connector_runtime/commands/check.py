@@ -7,7 +7,7 @@ from typing import TextIO
 
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.sekoia.client import SekoiaClient
-from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaError, SekoiaNotFound
+from connector_runtime.sekoia.errors import SekoiaAuthError, SekoiaBlocked, SekoiaError, SekoiaNotFound
 from connector_runtime.sekoia.ratelimit import RateLimiter
 from connector_runtime.sekoia.retry import RetryPolicy
 from connector_runtime.stream.probe import ProbeResult, probe_opencti
@@ -35,6 +35,8 @@ def probe_sekoia(settings: RuntimeSettings) -> ProbeResult:
         return ProbeResult(
             name, False, f"collection {settings.collection_id} not found at {settings.sekoia_url}"
         )
+    except SekoiaBlocked as exc:  # a redirect or a page that is not Sekoia's: the message says what to change
+        return ProbeResult(name, False, f"{exc.reason}: {exc}")
     except SekoiaError as exc:
         return ProbeResult(name, False, f"unreachable: {exc}")
     return ProbeResult(name, True, f"collection {settings.collection_id} reachable with this key")

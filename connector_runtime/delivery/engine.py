@@ -6,6 +6,13 @@ on a small pool so that latency does not cap throughput (the shared rate limiter
 value is kept by chaining: every request waits for the previous request touching one of its
 values, and a revocation first flushes the open batch holding its value. An event is complete
 (and may be committed) only when every request carrying its values has been acknowledged.
+
+Two kinds of refusal are told apart. One value refused (a search term too long, a value Sekoia
+rejects) is logged with its indicator, counted, and the event completes: the feed goes on. An answer
+that concerns every request (a redirect, an HTML page, a 2xx of the wrong shape, an unknown
+collection) acknowledges nothing: the request is retried with back-off, the engine reports itself
+blocked (`on_blocked`, which feeds /readyz and the resource status) and nothing is committed until
+Sekoia answers properly again.
 """
 
 from __future__ import annotations
@@ -19,27 +26,32 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from connector_runtime import metrics
 from connector_runtime.conversion import Skipped, convert_indicator, convert_pattern
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
 from connector_runtime.delivery.positions import PositionTracker, Ticket
 from connector_runtime.sekoia.client import SekoiaClient
-from connector_runtime.sekoia.errors import Stopped
+from connector_runtime.sekoia.errors import SekoiaBlocked, SekoiaValueRejected, Stopped
+from connector_runtime.sekoia.logthrottle import ThrottledLog
 from connector_runtime.sekoia.models import NewValue, SharedFields
 from connector_runtime.stream.events import Action, StreamEvent
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _Progress:
     """Counts the outstanding actions of one event; completes its ticket at zero."""
 
-    __slots__ = ("lock", "remaining", "sealed", "ticket", "tracker")
+    __slots__ = ("indicator", "lock", "remaining", "sealed", "ticket", "tracker")
 
-    def __init__(self, ticket: Ticket, tracker: PositionTracker) -> None:
+    def __init__(self, ticket: Ticket, tracker: PositionTracker, indicator: str | None = None) -> None:
         self.ticket = ticket
         self.tracker = tracker
+        self.indicator = indicator
         self.remaining = 0
         self.sealed = False
         self.lock = threading.Lock()
@@ -128,8 +140,17 @@ class DeliveryEngine:
         settings: EngineSettings,
         on_fatal: Callable[[str], None],
         stop: threading.Event,
+        on_blocked: Callable[[str, str], None] | None = None,
+        on_unblocked: Callable[[], None] | None = None,
     ) -> None:
+        """`on_blocked(reason, message)` is called while Sekoia's answers acknowledge nothing (every
+        retry), `on_unblocked()` once no request is blocked any more."""
         self.client = client
+        self.on_blocked = on_blocked
+        self.on_unblocked = on_unblocked
+        self._blocked_requests = 0
+        self._blocked_lock = threading.Lock()
+        self._errors = ThrottledLog(log, interval=30.0)
         self.tracker = tracker
         self.policy = policy
         self.settings = settings
@@ -220,7 +241,7 @@ class DeliveryEngine:
         return min(0.1, max(0.0, oldest + self.settings.linger_seconds - time.monotonic()))
 
     def _handle(self, event: StreamEvent, ticket: Ticket) -> None:
-        progress = _Progress(ticket, self.tracker)
+        progress = _Progress(ticket, self.tracker, event.indicator_id)
         indicator = event.indicator or {}
         conversion = convert_indicator(indicator)
         report_skipped(log, event.indicator_id, conversion.skipped)
@@ -367,16 +388,61 @@ class DeliveryEngine:
             else:
                 raise Stopped()
 
+    def _until_acknowledged(self, call: Callable[[], T]) -> T:
+        """Run a client call until Sekoia answers it properly; while its answers acknowledge nothing
+        (`SekoiaBlocked`), report the engine blocked and retry with back-off. Never gives up: only
+        a change of configuration (or of what sits in front of Sekoia) or a stop ends it."""
+        attempt = 0
+        entered = False
+        try:
+            while True:
+                try:
+                    return call()
+                except SekoiaBlocked as exc:
+                    if not entered:
+                        entered = True
+                        with self._blocked_lock:
+                            self._blocked_requests += 1
+                    delay = self.client.retry_policy.backoff(attempt)
+                    attempt += 1
+                    self._errors.error(
+                        exc.reason,
+                        "Sekoia acknowledged nothing, the stream position does not move (%s): %s; "
+                        "retrying in %.1f s",
+                        exc.reason,
+                        exc,
+                        delay,
+                    )
+                    if self.on_blocked is not None:
+                        self.on_blocked(exc.reason, str(exc))
+                    if self._stopped.wait(delay):
+                        raise Stopped() from None
+        finally:
+            if entered:
+                with self._blocked_lock:
+                    self._blocked_requests -= 1
+                    clear = self._blocked_requests == 0
+                if clear and not self._stopped.is_set():
+                    log.warning("Sekoia acknowledges requests again")
+                    if self.on_unblocked is not None:
+                        self.on_unblocked()
+
     def _push_batch(self, batch: _OpenBatch) -> None:
         self._wait_for(batch.after)
         started = time.monotonic()
-        outcome = self.client.add_values(list(batch.items.values()), batch.shared)
+        values = list(batch.items.values())
+        outcome = self._until_acknowledged(lambda: self.client.add_values(values, batch.shared))
         metrics.API_LATENCY.labels("push_batch_total").observe(time.monotonic() - started)
         rejected = {r.value for r in outcome.rejected}
         for rejection in outcome.rejected:
+            owners = batch.owners.get(rejection.value, [])
             log.warning(
                 "value rejected by Sekoia",
-                extra={"value": rejection.value[:300], "reason": rejection.reason[:300]},
+                extra={
+                    "indicators": sorted({p.indicator for p in owners if p.indicator}),
+                    "value": rejection.value[:300],
+                    "reason": rejection.reason[:300],
+                },
             )
         accepted = 0
         for value in batch.items:
@@ -394,8 +460,23 @@ class DeliveryEngine:
     def _revoke_value(self, value: str, previous: Future[None] | None, progress: _Progress) -> None:
         self._wait_for([previous])
         known = self.ids.take(value)
-        ids = [known] if known else self.client.find_ids(value)
-        for indicator_id in ids:
-            if self.client.revoke(indicator_id):
-                metrics.VALUES_REVOKED.inc()
+        ids: list[str] = []
+        try:
+            ids = [known] if known else self._until_acknowledged(partial(self.client.find_ids, value))
+        except SekoiaValueRejected as exc:
+            self._revocation_rejected(progress, value, exc)
+        for sekoia_id in ids:
+            try:
+                if self._until_acknowledged(partial(self.client.revoke, sekoia_id)):
+                    metrics.VALUES_REVOKED.inc()
+            except SekoiaValueRejected as exc:
+                self._revocation_rejected(progress, value, exc)
         progress.finish()
+
+    @staticmethod
+    def _revocation_rejected(progress: _Progress, value: str, exc: SekoiaValueRejected) -> None:
+        # Counted by the client. This one value stays as it is in Sekoia; the feed goes on.
+        log.warning(
+            "revocation rejected by Sekoia",
+            extra={"indicator": progress.indicator, "value": value[:300], "reason": str(exc)[:300]},
+        )

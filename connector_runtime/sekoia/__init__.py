@@ -3,10 +3,14 @@
 from .client import SekoiaClient
 from .errors import (
     SekoiaAuthError,
+    SekoiaBlocked,
     SekoiaError,
     SekoiaNotFound,
+    SekoiaRedirected,
     SekoiaRequestError,
     SekoiaUnavailable,
+    SekoiaUnexpectedAnswer,
+    SekoiaValueRejected,
     Stopped,
 )
 from .models import AddOutcome, NewValue, Rejected, SharedFields
@@ -21,11 +25,15 @@ __all__ = [
     "Rejected",
     "RetryPolicy",
     "SekoiaAuthError",
+    "SekoiaBlocked",
     "SekoiaClient",
     "SekoiaError",
     "SekoiaNotFound",
+    "SekoiaRedirected",
     "SekoiaRequestError",
     "SekoiaUnavailable",
+    "SekoiaUnexpectedAnswer",
+    "SekoiaValueRejected",
     "SharedFields",
     "Stopped",
     "normalize_base_url",

@@ -3,7 +3,12 @@
 Delivery guarantee: apart from `check_collection` (one attempt, for preflight), a call returns only
 once Sekoia gave a definite answer. 429, 5xx, timeouts, dropped connections and 401/403 are retried
 without limit until the stop event is set (then `Stopped` is raised); values Sekoia refuses are
-reported one by one as `Rejected`, never dropped.
+reported one by one as `Rejected` (add) or `SekoiaValueRejected` (search, revoke), never dropped.
+
+An answer is an acknowledgement only when Sekoia itself gave it: redirects are never followed (a
+POST turned into a GET elsewhere would look like success), and a 2xx must carry the JSON shape the
+endpoint documents (see `protocol`). Anything else raises a `SekoiaBlocked` the caller keeps
+retrying without committing.
 """
 
 from __future__ import annotations
@@ -25,10 +30,14 @@ from ..tls import describe
 from . import protocol
 from .errors import (
     SekoiaAuthError,
+    SekoiaBlocked,
     SekoiaError,
     SekoiaNotFound,
+    SekoiaRedirected,
     SekoiaRequestError,
     SekoiaUnavailable,
+    SekoiaUnexpectedAnswer,
+    SekoiaValueRejected,
     Stopped,
 )
 from .logthrottle import ThrottledLog
@@ -53,8 +62,14 @@ PathFor = Callable[[str], str]
 @dataclass(frozen=True)
 class _Answer:
     status: int
-    body: Any
+    body: Any  # the decoded JSON, None when there was no body or it was not JSON
     retry_after: str | None
+    method: str = "GET"
+    url: str = ""  # without query string: fit for a message
+    location: str | None = None
+    content_type: str = ""
+    empty: bool = True
+    is_json: bool = False
 
 
 class SekoiaClient:
@@ -97,12 +112,18 @@ class SekoiaClient:
         self._auth_reason = ""
         self._throttled = ThrottledLog(logger)
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The back-off policy, for callers that retry a blocked request themselves."""
+        return self._policy
+
     # -- public operations ---------------------------------------------------------------------------
     def check_collection(self) -> dict[str, Any]:
         """One attempt to read the collection (preflight); return its description.
 
-        Raises SekoiaAuthError (401/403, see `.status`), SekoiaNotFound, SekoiaUnavailable (no answer,
-        429, 5xx), SekoiaRequestError (another refusal) or Stopped.
+        Raises SekoiaAuthError (401/403, see `.status`), SekoiaNotFound, SekoiaRedirected (3xx),
+        SekoiaUnexpectedAnswer (a page or body that is not Sekoia's), SekoiaUnavailable (no answer,
+        429, 5xx) or Stopped.
         """
         tried: set[str] = set()
         while True:
@@ -111,23 +132,25 @@ class SekoiaClient:
             try:
                 answer = self._send("check_collection", "GET", protocol.collection_path)
             except _TRANSIENT as exc:
-                raise SekoiaUnavailable(f"cannot reach Sekoia at {self.base_url}: {describe(exc)}") from None
+                raise SekoiaUnavailable(
+                    f"cannot reach Sekoia at {protocol.safe_url(self.base_url)}: {describe(exc)}"
+                ) from None
             if protocol.is_collection_not_found(answer.status, answer.body) and self._switch_form(tried):
                 continue
             break
         status, body = answer.status, answer.body
+        self._raise_if_redirect(answer, "collection check")
         if 200 <= status < 300:
-            return dict(body) if isinstance(body, Mapping) else {}
+            self._require_shape(answer, "collection check", protocol.collection_answer_problem(body))
+            return dict(body)
         message = self._error_message(answer)
         if status == 401:
             raise SekoiaAuthError(f"Sekoia rejected the API key (401): {message}", status)
         if status == 403:
             raise SekoiaAuthError(f"the Sekoia API key lacks a permission (403): {message}", status)
-        if status == 404:
-            raise SekoiaNotFound(f"IOC collection {self.collection_uuid} not found: {message}", status)
         if status == 429 or status >= 500:
             raise SekoiaUnavailable(f"Sekoia is unavailable ({status}): {message}", status)
-        raise SekoiaRequestError(f"Sekoia refused the collection check ({status}): {message}", status)
+        self._raise_for(answer, "collection check")
 
     def add_values(self, values: Sequence[NewValue], shared: SharedFields) -> AddOutcome:
         """Add up to 100 values; return their ids and the values Sekoia refused, with its reasons.
@@ -135,7 +158,8 @@ class SekoiaClient:
         Values are sent grouped by type (one request per type). A 400/422 answer is narrowed down by
         splitting the batch in halves until each refused value is alone, so one bad value does not
         cost the others. Raises ValueError for more than 100 values or a type that contradicts
-        `shared.type`, SekoiaNotFound when the collection is gone, Stopped when stopped.
+        `shared.type`, a SekoiaBlocked (collection gone, redirect, unexpected answer) when nothing
+        can be acknowledged, Stopped when stopped.
         """
         if len(values) > protocol.MAX_VALUES_PER_ADD:
             raise ValueError(f"at most {protocol.MAX_VALUES_PER_ADD} values per add, got {len(values)}")
@@ -150,18 +174,19 @@ class SekoiaClient:
         return outcome
 
     def find_ids(self, value: str, include_revoked: bool = False) -> list[str]:
-        """Ids of the indicators holding exactly `value` (the term search may be fuzzy), all pages."""
+        """Ids of the indicators holding exactly `value` (the term search may be fuzzy), all pages.
+
+        Raises SekoiaValueRejected when the term itself is refused (e.g. 414), SekoiaBlocked when
+        the answer acknowledges nothing."""
         ids: list[str] = []
         offset = 0
         while True:
             params = protocol.search_params(value, offset)
             answer = self._request("search", "GET", protocol.search_path, params=params)
             if not 200 <= answer.status < 300:
-                self._raise_for(answer, "search")
-            try:
-                hits, has_more = protocol.parse_search_page(answer.body)
-            except ValueError as exc:
-                raise SekoiaRequestError(f"unexpected search answer: {exc}", answer.status) from None
+                self._raise_for(answer, "search", value_request=True)
+            self._require_shape(answer, "search", protocol.search_answer_problem(answer.body))
+            hits, has_more = protocol.parse_search_page(answer.body)
             for hit in hits:
                 wanted = protocol.values_match(value, hit.value) and (include_revoked or not hit.revoked)
                 if wanted and hit.id not in ids:
@@ -171,14 +196,18 @@ class SekoiaClient:
             offset += len(hits)
 
     def revoke(self, indicator_id: str) -> bool:
-        """Revoke one indicator. True when revoked now, False when Sekoia does not know it (already gone)."""
+        """Revoke one indicator. True when revoked now, False when Sekoia says it does not know it
+        (already gone). Raises SekoiaValueRejected or SekoiaBlocked as `find_ids` does."""
         quoted = quote(indicator_id, safe="")
         answer = self._request("revoke", "DELETE", lambda cid: protocol.revoke_path(cid, quoted))
         if 200 <= answer.status < 300:
+            problem = protocol.revoke_answer_problem(answer.body, answer.empty)
+            self._require_shape(answer, "revoke", problem)
             return True
-        if answer.status == 404 and not protocol.is_collection_not_found(answer.status, answer.body):
-            return False
-        self._raise_for(answer, "revoke")
+        gone = answer.status == 404 and protocol.is_error_body(answer.body)
+        if gone and not protocol.is_collection_not_found(answer.status, answer.body):
+            return False  # Sekoia's own "indicator not found": already revoked or never there
+        self._raise_for(answer, "revoke", value_request=True)
 
     # -- add -----------------------------------------------------------------------------------------
     def _add_batch(
@@ -188,11 +217,12 @@ class SekoiaClient:
         body = protocol.build_add_body(batch, shared, sekoia_type)
         answer = self._request("add", "POST", protocol.add_path, json=body)
         if answer.status in protocol.ADD_OK_STATUSES:
+            self._require_shape(answer, "add", protocol.add_answer_problem(answer.body))
             ids = protocol.parse_add_answer(answer.body, [item.value for item in batch])
             outcome.ids.update(ids)
             outcome.accepted_without_id.extend(i.value for i in batch if i.value not in ids)
             return
-        if answer.status not in protocol.VALIDATION_STATUSES:
+        if answer.status not in protocol.VALIDATION_STATUSES or not protocol.is_error_body(answer.body):
             self._raise_for(answer, "add")
         message, code = protocol.parse_error(answer.body, answer.status)
         if len(batch) == 1:
@@ -215,7 +245,9 @@ class SekoiaClient:
         json: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> _Answer:
-        """Send until Sekoia gives a definite answer (2xx or a 4xx other than 401/403/429)."""
+        """Send until Sekoia gives a definite answer (2xx, 3xx or a 4xx other than 401/403/429).
+
+        A 3xx raises `SekoiaRedirected` at once: it says nothing about the key or the value."""
         attempt = 0
         tried: set[str] = set()
         # Encoded before taking a rate token, so the request leaves right after the token is granted.
@@ -245,6 +277,7 @@ class SekoiaClient:
                 )
                 attempt += 1
                 continue
+            self._raise_if_redirect(answer, operation)
             if status in (401, 403):
                 reason = self._auth_reason_of(answer)
                 self._set_auth(False, reason)
@@ -272,6 +305,8 @@ class SekoiaClient:
             headers["Content-Type"] = "application/json"
         started = time.monotonic()
         try:
+            # Never follow a redirect: requests would resend a POST as a GET to wherever it points
+            # (and drop nothing of the key), then hand back that other answer as if it were ours.
             response = self._session.request(
                 method,
                 url,
@@ -280,20 +315,33 @@ class SekoiaClient:
                 headers=headers,
                 timeout=self._timeout,
                 verify=self._verify,
+                allow_redirects=False,
             )
             body: Any = None
+            is_json = False
             if response.content:
                 try:
                     body = response.json()
+                    is_json = True
                 except ValueError:
-                    body = None  # a non-JSON body (proxy page, truncated answer) carries nothing we use
+                    body = None  # a non-JSON body (proxy page, truncated answer) acknowledges nothing
         except _TRANSIENT:
             API_REQUESTS.labels(operation, "error").inc()
             raise
         finally:
             API_LATENCY.labels(operation).observe(time.monotonic() - started)
         API_REQUESTS.labels(operation, str(response.status_code)).inc()
-        return _Answer(response.status_code, body, response.headers.get("Retry-After"))
+        return _Answer(
+            response.status_code,
+            body,
+            response.headers.get("Retry-After"),
+            method=method,
+            url=protocol.safe_url(url),
+            location=response.headers.get("Location"),
+            content_type=response.headers.get("Content-Type", "").split(";", 1)[0].strip(),
+            empty=not response.content,
+            is_json=is_json,
+        )
 
     def _retry_after_wait(self, operation: str, cause: str, delay: float, detail: str) -> None:
         self._note_retry(operation, cause, delay, detail)
@@ -355,11 +403,71 @@ class SekoiaClient:
         # The server could echo the header back; never let the key reach a log line or an exception.
         return redaction.mask(text, extra=[self._key])
 
-    def _raise_for(self, answer: _Answer, operation: str) -> NoReturn:
+    def _raise_for(self, answer: _Answer, operation: str, *, value_request: bool = False) -> NoReturn:
+        """Raise the error an answer that is not an acknowledgement deserves.
+
+        `value_request`: the request carries one value (search term, indicator id), so a refusal of
+        that value only rejects the value. Everything else concerns every request and blocks.
+        """
+        status = answer.status
         message = self._error_message(answer)
-        if answer.status == 404:
-            raise SekoiaNotFound(f"Sekoia {operation}: not found (404): {message}", 404)
-        raise SekoiaRequestError(f"Sekoia refused {operation} ({answer.status}): {message}", answer.status)
+        if protocol.is_collection_not_found(status, answer.body):
+            raise SekoiaNotFound(
+                f"Sekoia {operation}: IOC collection {self.collection_uuid} not found at "
+                f"{protocol.safe_url(self.base_url)} (404): {message}",
+                404,
+            )
+        if value_request and protocol.is_value_rejection(status, answer.body):
+            code = protocol.parse_error(answer.body, status)[1]
+            label = protocol.rejection_label(status, code)
+            VALUES_REJECTED.labels(label).inc()
+            raise SekoiaValueRejected(f"Sekoia refused {operation} ({status}): {message}", status, label)
+        hint = ""
+        if status in (404, 405):
+            hint = "; is the Sekoia URL the API root (e.g. https://api.sekoia.io or https://app.<region>.sekoia.io/api)?"
+        raise SekoiaUnexpectedAnswer(
+            f"Sekoia {operation}: {answer.method} {answer.url} answered {status} "
+            f"{self._describe_body(answer)}: {message}{hint}",
+            status,
+        )
+
+    def _raise_if_redirect(self, answer: _Answer, operation: str) -> None:
+        if not 300 <= answer.status < 400:
+            return
+        location = answer.location or ""
+        shown = protocol.safe_url(location) if location else "nowhere (no Location header)"
+        suggestion = protocol.suggested_base_url(answer.url, location) if location else None
+        advice = (
+            f"set the Sekoia URL to {suggestion}"
+            if suggestion
+            else "set the Sekoia URL to the API root itself"
+        )
+        raise SekoiaRedirected(
+            f"Sekoia {operation}: {answer.method} {answer.url} answered {answer.status} redirecting to "
+            f"{shown}; redirects are never followed: {advice}",
+            answer.status,
+            shown,
+            suggestion,
+        )
+
+    def _require_shape(self, answer: _Answer, operation: str, problem: str | None) -> None:
+        """A 2xx counts only when its body has the endpoint's shape."""
+        if problem is None:
+            return
+        raise SekoiaUnexpectedAnswer(
+            f"Sekoia {operation}: {answer.method} {answer.url} answered {answer.status} "
+            f"{self._describe_body(answer)}, not Sekoia's JSON ({problem}); a proxy or login page "
+            "in front of the API, or the wrong URL?",
+            answer.status,
+        )
+
+    @staticmethod
+    def _describe_body(answer: _Answer) -> str:
+        if answer.empty:
+            return "with no body"
+        if not answer.is_json:
+            return f"with a {answer.content_type or 'non-JSON'} body"
+        return "with a JSON body"
 
 
 __all__ = [
@@ -367,11 +475,15 @@ __all__ = [
     "NewValue",
     "Rejected",
     "SekoiaAuthError",
+    "SekoiaBlocked",
     "SekoiaClient",
     "SekoiaError",
     "SekoiaNotFound",
+    "SekoiaRedirected",
     "SekoiaRequestError",
     "SekoiaUnavailable",
+    "SekoiaUnexpectedAnswer",
+    "SekoiaValueRejected",
     "SharedFields",
     "Stopped",
 ]

@@ -27,6 +27,14 @@ class ThrottledLog:
 
     def warning(self, topic: str, message: str, *args: object) -> None:
         """Log `message` unless `topic` was logged less than `interval` ago (then count it)."""
+        self.log(logging.WARNING, topic, message, *args)
+
+    def error(self, topic: str, message: str, *args: object) -> None:
+        """As `warning`, at error level."""
+        self.log(logging.ERROR, topic, message, *args)
+
+    def log(self, level: int, topic: str, message: str, *args: object) -> None:
+        """Log `message` at `level` unless `topic` was logged less than `interval` ago."""
         now = self._clock()
         with self._lock:
             last = self._last.get(topic)
@@ -38,4 +46,4 @@ class ThrottledLog:
         if held:
             message += " (%d similar message(s) suppressed)"
             args = (*args, held)
-        self._logger.warning(message, *args)
+        self._logger.log(level, message, *args)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .models import NewValue, SharedFields
 
@@ -233,8 +233,127 @@ def is_collection_not_found(status: int, body: Any) -> bool:
     return code == COLLECTION_NOT_FOUND_CODE or message.strip().casefold() == COLLECTION_NOT_FOUND_MESSAGE
 
 
+# -- refusals of one value -----------------------------------------------------------------------------
+
+# Statuses that concern the value a request carries, not the set-up: the search term or the indicator
+# id is too long or malformed. GUESS: Sekoia (or the gateway before it) answers these for one value;
+# 413/414 come from a gateway, often with an HTML body, so the body is not looked at for them.
+VALUE_REJECTION_STATUSES = frozenset({400, 413, 414, 422})
+QUOTA_CODE_MARK = "QUOTA"
+
+# The closed label set of `sis_values_rejected_total{reason}`.
+REJECTED_INVALID = "invalid_value"
+REJECTED_QUOTA = "quota_exceeded"
+REJECTED_TOO_LONG = "too_long"
+REJECTED_OTHER = "other"
+REJECTION_LABELS: tuple[str, ...] = (REJECTED_INVALID, REJECTED_QUOTA, REJECTED_TOO_LONG, REJECTED_OTHER)
+
+
 def rejection_label(status: int, code: str) -> str:
-    """Low-cardinality metric label for a refusal: the API's error code if it looks like one."""
-    if code and len(code) <= 40 and re.fullmatch(r"[A-Za-z0-9_.-]+", code):
-        return code
-    return f"http_{status}"
+    """Metric label for a refusal of one value, from a closed set (the API's own codes are open)."""
+    if QUOTA_CODE_MARK in code.upper():
+        return REJECTED_QUOTA
+    if status in (413, 414):
+        return REJECTED_TOO_LONG
+    if status in VALIDATION_STATUSES:
+        return REJECTED_INVALID
+    return REJECTED_OTHER
+
+
+def is_value_rejection(status: int, body: Any) -> bool:
+    """Whether a 4xx answer to a search or revoke refuses that one value (the feed goes on).
+
+    A 400/422 counts only with a JSON error body: an HTML page with that status is a proxy speaking,
+    not Sekoia judging the value.
+    """
+    if status in (413, 414):
+        return True
+    return status in VALUE_REJECTION_STATUSES and is_error_body(body)
+
+
+# -- what a 2xx must look like to count as an acknowledgement -----------------------------------------
+#
+# A proxy login page, a captive portal or a redirect followed to another endpoint all answer 200.
+# Only a body of the shape the endpoint documents proves that Sekoia itself took the request.
+
+
+def is_error_body(body: Any) -> bool:
+    """Whether a body is a JSON error object `{"message"|"detail"|"error", "code"?}`."""
+    return isinstance(body, Mapping) and any(k in body for k in ("message", "detail", "error", "code"))
+
+
+def add_answer_problem(body: Any) -> str | None:
+    """Why a 2xx body is not an add acknowledgement, None when it is.
+
+    Fact: `{"items": [...], "total": n}`. GUESS: an asynchronous answer carries only a `task_id`.
+    """
+    if not isinstance(body, Mapping):
+        return "the body is not a JSON object"
+    if isinstance(body.get("items"), list):
+        return None
+    if isinstance(body.get("task_id"), str) and body["task_id"]:
+        return None
+    return "the JSON object has neither 'items' nor 'task_id'"
+
+
+def search_answer_problem(body: Any) -> str | None:
+    """Why a 2xx body is not a search page (`{"items": [...], "has_more"?: bool}`), None when it is."""
+    if not isinstance(body, Mapping):
+        return "the body is not a JSON object"
+    if not isinstance(body.get("items"), list):
+        return "the JSON object has no 'items' list"
+    if "has_more" in body and not isinstance(body["has_more"], bool):
+        return "'has_more' is not a boolean"
+    return None
+
+
+def collection_answer_problem(body: Any) -> str | None:
+    """Why a 2xx body is not a collection description, None when it is.
+
+    GUESS: the body is not documented; a JSON object naming the collection (`id`, `uuid` or `name`)
+    is required, and a search page (what a followed redirect turned into) is not one.
+    """
+    if not isinstance(body, Mapping):
+        return "the body is not a JSON object"
+    if not any(isinstance(body.get(k), str) and body.get(k) for k in ("id", "uuid", "name")):
+        return "the JSON object does not describe a collection (no 'id', 'uuid' or 'name')"
+    return None
+
+
+def revoke_answer_problem(body: Any, empty: bool) -> str | None:
+    """Why a 2xx answer is not a revocation, None when it is.
+
+    GUESS: the body is not documented; no body (204) or a JSON object (the revoked indicator) counts.
+    """
+    if empty or isinstance(body, Mapping):
+        return None
+    return "the body is neither empty nor a JSON object"
+
+
+# -- redirects -------------------------------------------------------------------------------------------
+
+
+def safe_url(url: str) -> str:
+    """A URL fit for a message: no userinfo (credentials), no query string, no fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def suggested_base_url(request_url: str, location: str) -> str | None:
+    """The Sekoia URL to configure instead, read from where a redirect points, or None.
+
+    When the redirect keeps the API path (`http://` to `https://`, a missing `/api` prefix), the part
+    before `/v2/inthreat/ioc-collections` is the API root the user meant.
+    """
+    target = urlsplit(urljoin(request_url, location))
+    if target.scheme.lower() not in ("http", "https") or not target.netloc:
+        return None
+    index = target.path.lower().find(API_PREFIX)
+    if index < 0:
+        return None
+    root = urlunsplit((target.scheme.lower(), target.netloc, target.path[:index].rstrip("/"), "", ""))
+    return safe_url(root)

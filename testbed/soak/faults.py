@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import requests
 
+from connector_runtime.sekoia.protocol import API_PREFIX
 from testbed.controlplane.cluster import LocalCluster
 from testbed.emulators.sekoia.remote import RemoteEmulator
 from testbed.soak.supervisor import RuntimeSupervisor
@@ -38,6 +39,10 @@ SCHEDULE: tuple[Fault, ...] = (
     Fault(0.10, "sekoia-429-storm-with-retry-after", hold=6),
     Fault(0.16, "opencti-disconnect"),
     Fault(0.21, "runtime-sigkill"),
+    # Every Sekoia request redirected (a base URL missing its /api prefix): nothing may be taken
+    # for an acknowledgement, the resource goes Stalled, and everything arrives once it is over.
+    # Early, so that it falls while events still flow even in short runs.
+    Fault(0.24, "sekoia-url-redirects", hold=20),
     Fault(0.27, "sekoia-latency-spike", hold=12),
     Fault(0.33, "sekoia-dropped-connections", hold=10),
     Fault(0.38, "operator-sigkill"),
@@ -85,6 +90,8 @@ class Stackish(Protocol):
     def restart_operator(self) -> str: ...
 
     def rotate_sekoia_key(self, new_key: str) -> str: ...
+
+    def sync_condition(self, kind: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -184,6 +191,31 @@ class FaultInjector:
             lambda: sekoia.set_faults(error_ratio=0.0),
         )
         return f"30% of Sekoia requests answered 502 for {fault.hold:g}s"
+
+    def _sekoia_url_redirects(self, fault: Fault) -> str:
+        sekoia = self.stack.sekoia
+        location = f"{sekoia.base_url}/api{API_PREFIX}/"
+        seen: list[float] = []
+        redirected_before = sekoia.summary()["by_status"].get("301", 0)
+        began = time.monotonic()
+        sekoia.set_faults(redirect_location=location, redirect_scope="all")
+        try:
+            while time.monotonic() - began < fault.hold:
+                if not seen and self._stalled_by_redirects():
+                    seen.append(time.monotonic() - began)
+                time.sleep(1.0)
+        finally:
+            sekoia.set_faults(redirect_location=None)
+        redirected = sekoia.summary()["by_status"].get("301", 0) - redirected_before
+        stalled = f"resource Stalled (SekoiaURLRedirects) after {seen[0]:.0f}s" if seen else "no Stalled seen"
+        return f"{redirected} Sekoia requests answered 301 (to /api/...) for {fault.hold:g}s; {stalled}"
+
+    def _stalled_by_redirects(self) -> bool:
+        try:
+            stalled = self.stack.sync_condition("Stalled")
+        except Exception:  # the API server may be restarting: look again next second
+            return False
+        return stalled.get("status") == "True" and stalled.get("reason") == "SekoiaURLRedirects"
 
     def _opencti(self, spec: dict[str, Any]) -> dict[str, Any]:
         session = requests.Session()

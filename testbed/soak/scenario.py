@@ -155,6 +155,13 @@ class Soak:
         self.sekoia_key = new_key
         return f"Secret rotated; runtime rolled over in {time.monotonic() - began:.1f}s; old key revoked"
 
+    def sync_condition(self, kind: str) -> dict[str, Any]:
+        """One condition of the soak's resource (empty when absent)."""
+        for cond in (self._resource().get("status") or {}).get("conditions") or []:
+            if cond.get("type") == kind:
+                return dict(cond)
+        return {}
+
     # ------------------------------------------------------------------ the run
     def run(self) -> SoakResult:
         """All phases; failures are recorded in the result rather than raised."""

@@ -145,6 +145,8 @@ def status_problems(resource: Mapping[str, Any], last_event_id: str) -> list[str
     if status.get("observedGeneration") != generation:
         problems.append(f"observedGeneration {status.get('observedGeneration')} != generation {generation}")
     progress = status.get("progress") or {}
+    if progress.get("blocked"):
+        problems.append(f"progress.blocked is still set ({progress['blocked'].get('reason', '')})")
     if progress.get("pendingEvents") != 0:
         problems.append(f"progress.pendingEvents is {progress.get('pendingEvents')}, not 0")
     committed = progress.get("lastCommittedEventId")

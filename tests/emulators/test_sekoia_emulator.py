@@ -446,6 +446,76 @@ def test_fault_settings_are_validated(emu: SekoiaEmulator) -> None:
         EmulatorOptions(validation_status=418)
 
 
+def test_redirect_fault_answers_writes_with_location_and_applies_nothing(emu: SekoiaEmulator) -> None:
+    api = Api(emu)
+    indicator_id = api.add(["192.0.2.9"]).json()["items"][0]["id"]
+    remote = RemoteEmulator(emu.base_url)
+    remote.set_faults(redirect_location="https://sekoia.example/api/v2/inthreat/ioc-collections/x")
+    for answer in (
+        api.session.post(
+            api.url("/indicators"),
+            json={"indicators": [{"value": "192.0.2.10"}]},
+            allow_redirects=False,
+            timeout=5,
+        ),
+        api.session.delete(api.url(f"/indicators/{indicator_id}"), allow_redirects=False, timeout=5),
+    ):
+        assert answer.status_code == 301
+        assert answer.headers["Location"] == "https://sekoia.example/api/v2/inthreat/ioc-collections/x"
+    assert api.search("192.0.2").status_code == 200  # reads are left alone in the "writes" scope
+    assert emu.active_values() == {"192.0.2.9"}  # neither the add nor the revoke was applied
+    remote.set_faults(redirect_scope="all", redirect_status=308)
+    assert api.session.get(api.url(), allow_redirects=False, timeout=5).status_code == 308
+    remote.set_faults(redirect_location=None)
+    assert api.add(["192.0.2.10"]).status_code == 200
+    assert [r["status"] for r in emu.requests()] == [200, 301, 301, 200, 308, 200]
+    remote.close()
+
+
+def test_html_fault_answers_200_with_a_login_page(emu: SekoiaEmulator) -> None:
+    api = Api(emu)
+    remote = RemoteEmulator(emu.base_url)
+    remote.set_faults(html_answers=True)
+    answer = api.add(["192.0.2.11"])
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert answer.text.lstrip().lower().startswith("<!doctype html")
+    assert api.get_collection().headers["Content-Type"] == "application/json"
+    remote.set_faults(proxy_scope="all")
+    assert api.get_collection().headers["Content-Type"].startswith("text/html")
+    assert emu.active_values() == set()
+    remote.set_faults(html_answers=False)
+    assert api.add(["192.0.2.11"]).json()["total"] == 1
+    remote.close()
+
+
+def test_wrong_shape_fault_answers_200_with_another_json_object(emu: SekoiaEmulator) -> None:
+    api = Api(emu)
+    emu.set_faults(wrong_shape_answers=True, proxy_scope="all")
+    for answer in (api.add(["192.0.2.12"]), api.get_collection(), api.search("192")):
+        assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+    assert emu.active_values() == set()
+
+
+def test_long_search_terms_get_414(emu: SekoiaEmulator) -> None:
+    api = Api(emu)
+    RemoteEmulator(emu.base_url).set_faults(max_term_length=20)
+    assert api.search("a" * 20 + ".example").status_code == 414
+    assert api.search("short.example").status_code == 200
+    assert api.add(["x" * 30 + ".example.org"]).status_code == 200  # only search terms are concerned
+
+
+def test_new_fault_settings_are_validated(emu: SekoiaEmulator) -> None:
+    for bad in (
+        {"redirect_status": 200},
+        {"redirect_scope": "some"},
+        {"proxy_scope": "x"},
+        {"max_term_length": 0},
+    ):
+        with pytest.raises(ValueError):
+            emu.set_faults(**bad)
+
+
 # -- inspection, admin API, concurrency, process ------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sekoia_intel_operator import conditions as c
 from sekoia_intel_operator.events import transition_events
-from sekoia_intel_operator.runtime_health import RuntimeHealth
+from sekoia_intel_operator.runtime_health import RuntimeHealth, blocked_from_progress
 from sekoia_intel_operator.secrets import CredentialsCheck
 
 CLAIMED = c.ClaimView(True, "ns/me", "https://api.sekoia.io/x")
@@ -159,3 +159,67 @@ def test_waiting_for_the_previous_runtime_is_in_progress() -> None:
     assert by["Reconciling"]["reason"] == c.REASON_WAITING_FOR_PREVIOUS_RUNTIME
     assert "Pod intel/sis-old-1" in by["Ready"]["message"] and by["Ready"]["status"] == "False"
     assert by["Stalled"]["status"] == "False"
+
+
+# -- what the runtime reports: Sekoia acknowledges nothing ---------------------------------------------
+
+NOT_READY = RuntimeHealth(False, "PodNotReady", "0/1 ready", progressing=True, replicas=1)
+REDIRECT = {
+    "reason": "SekoiaURLRedirects",
+    "message": "Sekoia add: POST http://sekoia.example/v2/... answered 301 redirecting to "
+    "https://sekoia.example/api/v2/...; redirects are never followed: set the Sekoia URL to "
+    "https://sekoia.example/api",
+    "since": "2026-12-07T00:00:00Z",
+}
+
+
+def test_a_blocked_runtime_makes_the_resource_stalled_with_its_reason() -> None:
+    block = blocked_from_progress({"valuesPushed": 0, "blocked": REDIRECT})
+    assert block is not None
+    for runtime in (READY, NOT_READY):  # whether or not the probe has failed yet
+        obs = c.Observation(3, claim=CLAIMED, credentials=GOOD, runtime=runtime, blocked=block)
+        conds = c.desired_conditions(obs)
+        by = _by_type(conds)
+        assert by["Stalled"]["status"] == "True" and by["Stalled"]["reason"] == "SekoiaURLRedirects"
+        assert by["Ready"]["status"] == "False" and by["Ready"]["reason"] == "SekoiaURLRedirects"
+        assert "set the Sekoia URL to https://sekoia.example/api" in by["Stalled"]["message"]
+        assert "2026-12-07T00:00:00Z" in by["Stalled"]["message"]
+        assert by["Reconciling"]["status"] == "False"
+        assert _kstatus(conds, 3, 3) == "Failed"
+
+
+def test_a_crash_loop_outranks_the_block_and_suspension_ignores_it() -> None:
+    block = blocked_from_progress({"blocked": REDIRECT})
+    crash = RuntimeHealth(False, "CrashLoopBackOff", "back-off", stalled=True)
+    by = _by_type(
+        c.desired_conditions(c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=crash, blocked=block))
+    )
+    assert by["Stalled"]["reason"] == "CrashLoopBackOff"
+    suspended = RuntimeHealth(False, "Suspended", "scaled to zero")
+    obs = c.Observation(1, claim=CLAIMED, credentials=GOOD, runtime=suspended, suspended=True, blocked=block)
+    assert _by_type(c.desired_conditions(obs))["Stalled"]["status"] == "False"
+
+
+def test_what_the_runtime_writes_is_checked() -> None:
+    assert blocked_from_progress(None) is None
+    assert blocked_from_progress({"blocked": None}) is None
+    assert blocked_from_progress({"blocked": {"reason": ""}}) is None
+    odd = blocked_from_progress({"blocked": {"reason": "Anything\nelse", "message": "a\nb" + "x" * 5000}})
+    assert odd is not None and odd.reason == "RuntimeBlocked"
+    assert "\n" not in odd.message and len(odd.message) <= 1024
+
+
+def test_blocked_not_reflected_asks_for_a_refresh_only_when_status_and_report_disagree() -> None:
+    def status(blocked: dict | None, stalled: tuple[str, str]) -> dict:
+        return {
+            "progress": {"blocked": blocked},
+            "conditions": [{"type": "Stalled", "status": stalled[0], "reason": stalled[1]}],
+        }
+
+    assert c.blocked_not_reflected(status(REDIRECT, ("False", "AsExpected")))
+    assert not c.blocked_not_reflected(status(REDIRECT, ("True", "SekoiaURLRedirects")))
+    assert c.blocked_not_reflected(status(REDIRECT, ("True", "SekoiaUnexpectedAnswer")))
+    assert not c.blocked_not_reflected(status(REDIRECT, ("True", "CrashLoopBackOff")))
+    assert c.blocked_not_reflected(status(None, ("True", "SekoiaURLRedirects")))  # cleared
+    assert not c.blocked_not_reflected(status(None, ("False", "AsExpected")))
+    assert not c.blocked_not_reflected({})

@@ -21,7 +21,10 @@ from connector_runtime.sekoia import (
     SekoiaAuthError,
     SekoiaClient,
     SekoiaNotFound,
+    SekoiaRedirected,
     SekoiaUnavailable,
+    SekoiaUnexpectedAnswer,
+    SekoiaValueRejected,
     SharedFields,
     Stopped,
     normalize_base_url,
@@ -231,14 +234,14 @@ def test_validation_error_splits_the_batch_to_isolate_bad_values(status: int, st
         bad = {7: "10.1.0.0/24", 8: "999.1.1.1", 33: "not-an-ip"}
         for index, text in bad.items():
             values[index] = NewValue(text, IP)
-        before = metric("sis_values_rejected_total", reason="INTHREAT_VALIDATION_ERROR")
+        before = metric("sis_values_rejected_total", reason="invalid_value")
         outcome = make_client(emulator, stop).add_values(values, SharedFields(type=IP))
         assert sorted(r.value for r in outcome.rejected) == sorted(bad.values())
         assert all(r.value in r.reason for r in outcome.rejected)
         good = {v.value for v in values} - set(bad.values())
         assert set(outcome.ids) == good
         assert emulator.active_values() == good
-        assert metric("sis_values_rejected_total", reason="INTHREAT_VALIDATION_ERROR") - before == 3
+        assert metric("sis_values_rejected_total", reason="invalid_value") - before == 3
 
 
 def test_quota_refusal_is_reported_not_dropped(stop: threading.Event) -> None:
@@ -465,6 +468,146 @@ def test_request_metrics_are_counted(emu: SekoiaEmulator, stop: threading.Event)
     make_client(emu, stop).add_values(ips(3), NO_SHARED)
     assert metric("sis_sekoia_requests_total", operation="add", status="200") - before == 1
     assert metric("sis_sekoia_request_seconds_count", operation="add") >= 1
+
+
+# -- answers that acknowledge nothing ------------------------------------------------------------------
+
+OPERATIONS = ["add", "search", "revoke", "check"]
+
+
+def _call(client: SekoiaClient, operation: str, indicator_id: str) -> object:
+    if operation == "add":
+        return client.add_values(ips(3, "10.9"), NO_SHARED)
+    if operation == "search":
+        return client.find_ids("192.0.2.70")
+    if operation == "revoke":
+        return client.revoke(indicator_id)
+    return client.check_collection()
+
+
+def _seeded(emu: SekoiaEmulator, stop: threading.Event) -> tuple[SekoiaClient, str]:
+    client = make_client(emu, stop)
+    indicator_id = client.add_values([NewValue("192.0.2.70", IP)], NO_SHARED).ids["192.0.2.70"]
+    return client, indicator_id
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_a_redirect_is_an_error_naming_the_url_and_its_location(
+    emu: SekoiaEmulator, stop: threading.Event, operation: str, status: int
+) -> None:
+    client, indicator_id = _seeded(emu, stop)
+    # Where a root without its /api prefix points: the same API path under /api, credentials and all.
+    location = (
+        f"http://someone:pa55word@127.0.0.1:{emu.base_url.rsplit(':', 1)[1]}/api{protocol.API_PREFIX}/x?sig=1"
+    )
+    emu.set_faults(redirect_location=location, redirect_status=status, redirect_scope="all")
+    seen = len(emu.requests())
+    with pytest.raises(SekoiaRedirected) as info:
+        _call(client, operation, indicator_id)
+    message = str(info.value)
+    assert info.value.reason == "SekoiaURLRedirects"
+    assert info.value.status == status
+    assert f"{emu.base_url}{protocol.API_PREFIX}/" in message  # the URL asked
+    assert f"127.0.0.1:{emu.base_url.rsplit(':', 1)[1]}/api{protocol.API_PREFIX}/x" in message  # Location
+    assert info.value.suggestion == emu.base_url + "/api"
+    assert f"set the Sekoia URL to {emu.base_url}/api" in message
+    assert "pa55word" not in message and "someone" not in message and "sig=1" not in message
+    assert TEST_KEY not in message
+    assert len(emu.requests()) == seen + 1  # not followed
+    assert emu.active_values() == {"192.0.2.70"}  # nothing applied, nothing revoked
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_a_200_with_an_html_page_is_not_an_acknowledgement(
+    emu: SekoiaEmulator, stop: threading.Event, operation: str
+) -> None:
+    client, indicator_id = _seeded(emu, stop)
+    emu.set_faults(html_answers=True, proxy_scope="all")
+    with pytest.raises(SekoiaUnexpectedAnswer) as info:
+        _call(client, operation, indicator_id)
+    assert info.value.reason == "SekoiaUnexpectedAnswer"
+    assert "200 with a text/html body" in str(info.value)
+    assert emu.base_url in str(info.value)
+    assert emu.active_values() == {"192.0.2.70"}
+
+
+@pytest.mark.parametrize("operation", ["add", "search", "check"])
+def test_a_200_of_the_wrong_json_shape_is_not_an_acknowledgement(
+    emu: SekoiaEmulator, stop: threading.Event, operation: str
+) -> None:
+    client, indicator_id = _seeded(emu, stop)
+    emu.set_faults(wrong_shape_answers=True, proxy_scope="all")
+    with pytest.raises(SekoiaUnexpectedAnswer) as info:
+        _call(client, operation, indicator_id)
+    assert "200 with a JSON body, not Sekoia's JSON" in str(info.value)
+
+
+def test_a_redirected_add_is_never_taken_for_success(emu: SekoiaEmulator, stop: threading.Event) -> None:
+    """The reported loss: every write answered 301 to the search path. `requests` would follow it as
+    a GET and get {"items": []}, which looked like an acknowledgement."""
+    client = make_client(emu, stop)
+    search_url = f"{emu.base_url}{protocol.API_PREFIX}/{COLLECTION_ID}/indicators"
+    emu.set_faults(redirect_location=search_url)
+    with pytest.raises(SekoiaRedirected):
+        client.add_values(ips(5), NO_SHARED)
+    assert [r["method"] for r in emu.requests()] == ["POST"]
+    emu.set_faults(redirect_location=None)
+    assert len(client.add_values(ips(5), NO_SHARED).ids) == 5
+
+
+def test_a_search_term_too_long_rejects_that_value_only(emu: SekoiaEmulator, stop: threading.Event) -> None:
+    client = make_client(emu, stop)
+    emu.set_faults(max_term_length=30)
+    long_value = "http://" + "a" * 40 + ".example/"
+    before = metric("sis_values_rejected_total", reason="too_long")
+    with pytest.raises(SekoiaValueRejected) as info:
+        client.find_ids(long_value)
+    assert info.value.status == 414 and info.value.label == "too_long"
+    assert metric("sis_values_rejected_total", reason="too_long") - before == 1
+    assert client.find_ids("192.0.2.1") == []  # other values still go through
+
+
+@pytest.mark.parametrize(
+    ("location", "suggestion"),
+    [
+        # http:// behind an https redirect
+        ("https://api.sekoia.io/v2/inthreat/ioc-collections/c/indicators", "https://api.sekoia.io"),
+        # a regional root without /api, redirected by the web app
+        ("/api/v2/inthreat/ioc-collections/c/indicators", "https://app.fra1.sekoia.io/api"),
+        # credentials and query never make it into the suggestion
+        ("https://u:p@api.sekoia.io/v2/inthreat/ioc-collections/c?sig=2", "https://api.sekoia.io"),
+        # a login page: no API path, nothing to suggest
+        ("https://sso.example.com/login?next=/v2", None),
+        ("ftp://api.sekoia.io/v2/inthreat/ioc-collections/c", None),
+    ],
+)
+def test_the_url_to_use_instead_is_read_from_the_redirect(location: str, suggestion: str | None) -> None:
+    asked = "https://app.fra1.sekoia.io/v2/inthreat/ioc-collections/c/indicators"
+    assert protocol.suggested_base_url(asked, location) == suggestion
+
+
+def test_answer_shapes() -> None:
+    assert protocol.add_answer_problem({"items": [], "total": 0}) is None
+    assert protocol.add_answer_problem({"task_id": "t-1"}) is None
+    assert protocol.add_answer_problem({"status": "ok"}) and protocol.add_answer_problem(None)
+    assert protocol.search_answer_problem({"items": [], "has_more": False}) is None
+    assert protocol.search_answer_problem({"items": [], "has_more": "no"})
+    assert protocol.search_answer_problem([{"id": "x"}])
+    assert protocol.collection_answer_problem({"id": COLLECTION_ID}) is None
+    assert protocol.collection_answer_problem({"items": []})  # a search page is not a collection
+    assert protocol.revoke_answer_problem(None, empty=True) is None
+    assert protocol.revoke_answer_problem({"id": "indicator--x"}, empty=False) is None
+    assert protocol.revoke_answer_problem(None, empty=False)  # a body that is not JSON
+
+
+def test_rejection_labels_form_a_closed_set() -> None:
+    labels = {
+        protocol.rejection_label(status, code)
+        for status in (400, 404, 409, 413, 414, 422, 451)
+        for code in ("", "INTHREAT_VALIDATION_ERROR", "INTHREAT_QUOTA_EXCEEDED", "x" * 300, "evil\ud800")
+    }
+    assert labels <= set(protocol.REJECTION_LABELS)
 
 
 # -- limiter and retry policy --------------------------------------------------------------------------

@@ -16,6 +16,8 @@ pytestmark = pytest.mark.cluster
 SHORT_SCHEDULE = (
     Fault(0.10, "sekoia-429-storm-with-retry-after", hold=3),
     Fault(0.25, "runtime-sigkill"),
+    # Between the kill and the rotation: the harness tells a rollout from a crash by which comes first.
+    Fault(0.27, "sekoia-url-redirects", hold=8),
     Fault(0.40, "secret-rotated"),
     Fault(0.60, "kube-apiserver-restart"),
     Fault(0.80, "operator-sigkill"),

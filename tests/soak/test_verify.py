@@ -76,6 +76,9 @@ def test_status_must_be_ready_current_and_caught_up() -> None:
     }
     assert status_problems(resource, "1700000000000-3") == []
     assert status_problems(resource, "1700000000000-2") == []  # heartbeats may commit further
+    blocked = {**resource["status"]["progress"], "blocked": {"reason": "SekoiaURLRedirects", "message": "m"}}
+    still = status_problems({**resource, "status": {**resource["status"], "progress": blocked}}, "1-0")
+    assert still == ["progress.blocked is still set (SekoiaURLRedirects)"]
     behind = status_problems(resource, "1700000000001-0")
     assert len(behind) == 1 and "behind" in behind[0]
     stale = {"metadata": {"generation": 3}, "status": {**resource["status"], "conditions": []}}

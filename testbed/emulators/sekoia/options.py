@@ -15,6 +15,7 @@ COLLECTION_ID_FORMS = ("both", "uuid", "prefixed")
 STRUCTURED_ADD_MODES = ("sync", "sync_202", "async")
 READD_REVOKED_MODES = ("reactivate", "create_new", "reject")
 QUOTA_SCOPES = ("community", "collection")
+FAULT_SCOPES = ("writes", "all")  # writes: POST, PUT, PATCH and DELETE; all: reads too
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ class FaultSettings:
     drop_ratio: float = 0.0  # share of connections closed without any answer
     # When True a dropped request is applied first: the effect exists but the client never hears it.
     drop_after_apply: bool = False
+    # Set: answer `redirect_status` with this Location (what an http:// URL behind an https redirect,
+    # or a root without its /api prefix, gets) to every request in `redirect_scope`. Nothing applied.
+    redirect_location: str | None = None
+    redirect_status: int = 301
+    redirect_scope: str = "writes"
+    # What a proxy in front of the API answers in its place, to every request in `proxy_scope`:
+    # 200 with an HTML login page, or 200 with a JSON object of another shape (`{"status": "ok"}`).
+    html_answers: bool = False
+    wrong_shape_answers: bool = False
+    proxy_scope: str = "writes"
+    # Set: a search whose term is longer than this gets 414 URI Too Long, as a gateway answers.
+    max_term_length: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("error_ratio", "drop_ratio"):
@@ -91,6 +104,12 @@ class FaultSettings:
             raise ValueError("error_status must be a 5xx status")
         if self.latency < 0 or self.latency_jitter < 0:
             raise ValueError("latencies cannot be negative")
+        if not 300 <= self.redirect_status <= 399:
+            raise ValueError("redirect_status must be a 3xx status")
+        _one_of("redirect_scope", self.redirect_scope, FAULT_SCOPES)
+        _one_of("proxy_scope", self.proxy_scope, FAULT_SCOPES)
+        if self.max_term_length is not None and self.max_term_length < 1:
+            raise ValueError("max_term_length must be a positive number of characters or None")
 
     def updated(self, changes: dict[str, Any]) -> FaultSettings:
         """Return a copy with `changes` applied; unknown names raise ValueError."""

@@ -20,6 +20,15 @@ from .requestlog import RequestLog
 from .store import Store, canonical_collection_id
 
 ADMIN_PREFIX = "/_emulator/"
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# What a proxy in front of the API answers instead of it: a login page, a gateway's 414.
+LOGIN_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>Sign in</title></head>"
+    b"<body><form method=post action=/login><input name=user><input name=password type=password>"
+    b"</form></body></html>\n"
+)
+URI_TOO_LONG_PAGE = b"<html><head><title>414 Request-URI Too Large</title></head><body></body></html>\n"
+HTML = "text/html; charset=utf-8"
 
 
 class SekoiaEmulator:
@@ -215,8 +224,10 @@ class SekoiaEmulator:
     # -- request path --------------------------------------------------------------------------------
     def serve_api(
         self, method: str, path: str, query: str, body: bytes, authorization: str | None, client: str
-    ) -> tuple[int, dict[str, Any] | None, dict[str, str]] | None:
-        """Answer one API request with faults and rate limiting applied; None means drop the connection."""
+    ) -> tuple[int, dict[str, Any] | bytes | None, dict[str, str]] | None:
+        """Answer one API request with faults and rate limiting applied; None means drop the connection.
+
+        A bytes body is sent as it is, with the Content-Type of its headers (an HTML page)."""
         started = time.monotonic()
         options = self._options
         plan = self.faults.plan()
@@ -246,12 +257,33 @@ class SekoiaEmulator:
         if reply is None and plan.error_status is not None:
             reply = error_reply(plan.error_status, "Injected server error", "EMULATOR_ERROR")
         if reply is None:
+            page = self._intercept(method, query)
+            if page is not None:
+                self.log.record(method, path, query, page[0], started, 0)
+                return page
+        if reply is None:
             reply = self.api.handle(method, path, parse_qs(query), body, key)
         if plan.drop:
             self.log.record(method, path, query, None, started, reply.values)
             return None
         self.log.record(method, path, query, reply.status, started, reply.values)
         return reply.status, reply.body, reply.headers
+
+    def _intercept(self, method: str, query: str) -> tuple[int, bytes, dict[str, str]] | None:
+        """What a misconfigured URL or a proxy answers in Sekoia's place (nothing is applied)."""
+        faults = self.faults.settings
+        is_write = method in WRITE_METHODS
+        if faults.redirect_location and (is_write or faults.redirect_scope == "all"):
+            return faults.redirect_status, b"", {"Location": faults.redirect_location}
+        if faults.html_answers and (is_write or faults.proxy_scope == "all"):
+            return 200, LOGIN_PAGE, {"Content-Type": HTML}
+        if faults.wrong_shape_answers and (is_write or faults.proxy_scope == "all"):
+            return 200, b'{"status": "ok"}', {"Content-Type": "application/json"}
+        if faults.max_term_length is not None and method == "GET":
+            term = parse_qs(query).get("term", [""])[0]
+            if len(term) > faults.max_term_length:
+                return 414, URI_TOO_LONG_PAGE, {"Content-Type": HTML}
+        return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -313,10 +345,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(*answer)
 
-    def _send(self, status: int, body: dict[str, Any] | None, headers: dict[str, str]) -> None:
-        payload = b"" if body is None else json.dumps(body).encode()
+    def _send(self, status: int, body: dict[str, Any] | bytes | None, headers: dict[str, str]) -> None:
+        payload = body if isinstance(body, bytes) else b"" if body is None else json.dumps(body).encode()
         self.send_response(status)
-        if body is not None:
+        if body is not None and not isinstance(body, bytes):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
