@@ -22,7 +22,7 @@ from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
 from .kube import ChildNameTaken, CollectionRuntime, Kube, KubeClaimBackend, owned_by
 from .runtime_health import RuntimeHealth, assess, blocked_from_progress
-from .secrets import CredentialsCheck, check_credentials, not_readable
+from .secrets import CredentialsCheck, check_ca_bundle_secret, check_credentials, not_readable
 from .spec import SpecError, SyncSpec, parse_spec
 
 
@@ -112,7 +112,7 @@ def _credentials(kube: Kube, settings: Settings, ref: workload.SyncRef, spec: Sy
             grant = settings.secrets_grant.format(namespace=ref.namespace) if settings.secrets_grant else None
             return not_readable(ref.namespace, secret_ref.name, grant)
         raise
-    return check_credentials(
+    check = check_credentials(
         secret_ref.name,
         data,
         secret_ref.keys,
@@ -121,6 +121,27 @@ def _credentials(kube: Kube, settings: Settings, ref: workload.SyncRef, spec: Sy
         labels=labels,
         namespace=ref.namespace,
     )
+    if not check.valid:
+        return check
+    for side in (spec.opencti, spec.sekoia):
+        ca = side.ca_bundle_ref.secret_key_ref if side.ca_bundle_ref is not None else None
+        if ca is None:
+            continue
+        try:
+            exists, data, labels = kube.read_credentials_secret(ref.namespace, ca.name)
+        except ApiException as exc:
+            if exc.status == 403:
+                grant = (
+                    settings.secrets_grant.format(namespace=ref.namespace) if settings.secrets_grant else None
+                )
+                return not_readable(ref.namespace, ca.name, grant)
+            raise
+        refusal = check_ca_bundle_secret(
+            ca.name, data, ca.key, exists=exists, labels=labels, namespace=ref.namespace
+        )
+        if refusal is not None:
+            return refusal
+    return check
 
 
 def _remember(ref: workload.SyncRef, check: CredentialsCheck) -> None:

@@ -101,20 +101,16 @@ def not_readable(namespace: str, secret_name: str, grant: str | None) -> Credent
     )
 
 
-def check_credentials(
+def _unusable(
     secret_name: str,
     data: Mapping[str, str] | None,
     keys: Sequence[str],
-    salt: str,
     *,
     exists: bool,
-    labels: Mapping[str, str] | None = None,
-    namespace: str = "",
-) -> CredentialsCheck:
-    """Judge the Secret from its presence, labels and base64 `data` (None when it has no data).
-
-    Messages name the Secret and the keys, never their values.
-    """
+    labels: Mapping[str, str] | None,
+    namespace: str,
+) -> CredentialsCheck | None:
+    """Why a referenced Secret cannot be used at all (absent, not offered, key missing), or None."""
     if not exists:
         return CredentialsCheck(
             False,
@@ -130,14 +126,51 @@ def check_credentials(
             f"Secret {secret_name!r} is not opted in for SekoiaIntelSync use (label {OPT_IN_LABEL}=true "
             f"missing); its owner can allow it with: {command}",
         )
-    data = data or {}
-    missing = [k for k in keys if k not in data]
+    missing = [k for k in keys if k not in (data or {})]
     if missing:
         return CredentialsCheck(
             False,
             REASON_KEY_MISSING,
             f"Secret {secret_name!r} has no key {', '.join(repr(k) for k in missing)}",
         )
+    return None
+
+
+def check_ca_bundle_secret(
+    secret_name: str,
+    data: Mapping[str, str] | None,
+    key: str,
+    *,
+    exists: bool,
+    labels: Mapping[str, str] | None,
+    namespace: str,
+) -> CredentialsCheck | None:
+    """Why a Secret named as a CA bundle (`caBundleRef.secretKeyRef`) may not be mounted, or None.
+
+    The same opt-in as for credentials: mounting a Secret into the runtime Pod is using it, and the
+    author of the resource may not be allowed to read it.
+    """
+    return _unusable(secret_name, data, [key], exists=exists, labels=labels, namespace=namespace)
+
+
+def check_credentials(
+    secret_name: str,
+    data: Mapping[str, str] | None,
+    keys: Sequence[str],
+    salt: str,
+    *,
+    exists: bool,
+    labels: Mapping[str, str] | None = None,
+    namespace: str = "",
+) -> CredentialsCheck:
+    """Judge the Secret from its presence, labels and base64 `data` (None when it has no data).
+
+    Messages name the Secret and the keys, never their values.
+    """
+    refusal = _unusable(secret_name, data, keys, exists=exists, labels=labels, namespace=namespace)
+    if refusal is not None:
+        return refusal
+    data = data or {}
     empty = [k for k in keys if not (_decoded(data[k]) or b"").strip()]
     if empty:
         return CredentialsCheck(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import base64
 
-from sekoia_intel_operator.secrets import OPT_IN_LABEL, check_credentials, fingerprint, not_readable
+from sekoia_intel_operator.secrets import (
+    OPT_IN_LABEL,
+    REASON_NOT_OPTED_IN,
+    check_ca_bundle_secret,
+    check_credentials,
+    fingerprint,
+    not_readable,
+)
 
 KEYS = ("opencti-token", "sekoia-api-key")
 OPTED_IN = {OPT_IN_LABEL: "true"}
@@ -61,8 +68,23 @@ def test_fingerprint_moves_only_with_referenced_values() -> None:
 
 def test_a_malformed_value_is_refused_naming_the_key_never_the_value() -> None:
     for bad in ("sek-SECRET-line1\nline2", "sek-SECRET-trailing\n", " sek-SECRET-leading", "sek\x00SECRET"):
-        check = check_credentials("creds", {**DATA, "sekoia-api-key": _b64(bad)}, KEYS, "uid", exists=True)
+        check = check_credentials(
+            "creds", {**DATA, "sekoia-api-key": _b64(bad)}, KEYS, "uid", exists=True, labels=OPTED_IN
+        )
         assert not check.valid and check.reason == "SecretKeyMalformed"
         assert check.message.startswith("Secret 'creds' key 'sekoia-api-key' ")
         assert "SECRET" not in check.message and "line2" not in check.message and "\n" not in check.message
         assert check.fingerprint is None
+
+
+def test_a_ca_bundle_secret_needs_the_same_opt_in_as_credentials() -> None:
+    pem = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    args = {"exists": True, "namespace": "intel"}
+    refused = check_ca_bundle_secret("corp-ca", {"ca.crt": pem}, "ca.crt", labels={}, **args)
+    assert refused is not None and refused.reason == REASON_NOT_OPTED_IN and refused.refused
+    assert "kubectl -n intel label secret corp-ca" in refused.message
+    opted = {OPT_IN_LABEL: "true"}
+    # A PEM bundle spans lines: unlike a token, its newlines are not a malformation.
+    assert check_ca_bundle_secret("corp-ca", {"ca.crt": pem}, "ca.crt", labels=opted, **args) is None
+    missing = check_ca_bundle_secret("corp-ca", {"other": pem}, "ca.crt", labels=opted, **args)
+    assert missing is not None and missing.reason == "SecretKeyMissing" and pem not in missing.message
