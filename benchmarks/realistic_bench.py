@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -94,7 +93,9 @@ def push_figures(requests: list[dict[str, Any]]) -> dict[str, Any]:
         "share_of_budget": round(values / seconds / budget_for_pushes, 4),
         "http_429": sum(1 for r in requests if r["status"] == 429),
         "api_requests_by_status": dict(sorted(Counter(str(r["status"]) for r in requests).items())),
-        "push_sizes": dict(sorted(Counter(str(r.get("values") or 0) for r in pushes).items(), key=lambda kv: int(kv[0]))),
+        "push_sizes": dict(
+            sorted(Counter(str(r.get("values") or 0) for r in pushes).items(), key=lambda kv: int(kv[0]))
+        ),
     }
 
 
@@ -177,9 +178,7 @@ def bulk(events: int, latency: float, workdir: Path, extra_env: dict[str, str]) 
     }
 
 
-def _paced(
-    stack: _Stack, operations: list[Operation], rate: float | None
-) -> dict[str, float]:
+def _paced(stack: _Stack, operations: list[Operation], rate: float | None) -> dict[str, float]:
     """Emit operations at ``rate`` per second (None: as fast as possible); value -> wall time of
     the create event that brought it."""
     sent: dict[str, float] = {}
@@ -217,9 +216,7 @@ def live(
         indicators = stack.sekoia.indicators(rb.COLLECTION)
     finally:
         stack.close()
-    delays = [
-        _parse_time(i["created"]) - sent[i["value"]] for i in indicators if i["value"] in sent
-    ]
+    delays = [_parse_time(i["created"]) - sent[i["value"]] for i in indicators if i["value"] in sent]
     figures = push_figures(requests)
     return {
         "scenario": name,
@@ -266,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env", action="append", default=[], help="extra runtime variable NAME=VALUE (repeatable)"
     )
-    parser.add_argument("--output", type=Path, default=HERE.parent / "docs" / "benchmarks" / "runtime-realistic.json")
+    parser.add_argument(
+        "--output", type=Path, default=HERE.parent / "docs" / "benchmarks" / "runtime-realistic.json"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     extra = dict(item.split("=", 1) for item in args.env)

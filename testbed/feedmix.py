@@ -199,7 +199,9 @@ def kill_chain(rnd: random.Random, feed: Feed, mix: Mix) -> list[dict[str, str]]
     return phases
 
 
-def make_indicator(serial: int, created: dt.datetime, feed: Feed, rnd: random.Random, mix: Mix) -> dict[str, Any]:
+def make_indicator(
+    serial: int, created: dt.datetime, feed: Feed, rnd: random.Random, mix: Mix
+) -> dict[str, Any]:
     """One STIX 2.1 indicator of ``feed`` as the OpenCTI stream carries it."""
     kind = _pick(rnd, feed.kinds)
     pattern, value = observable(kind, serial)
@@ -306,7 +308,9 @@ def _rescored(current: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
         **current,
         "x_opencti_score": score,
         "confidence": max(1, min(100, int(current.get("confidence") or 50) + rnd.randint(-10, 10))),
-        "labels": sorted({*current.get("labels", []), rnd.choice(("reviewed", "false-positive-check", "sighted"))}),
+        "labels": sorted(
+            {*current.get("labels", []), rnd.choice(("reviewed", "false-positive-check", "sighted"))}
+        ),
         "valid_until": _iso(created + lifetime(kind, score, rnd)),
         "modified": _iso(modified),
     }
@@ -326,7 +330,12 @@ def describe(work: Workload) -> dict[str, Any]:
         "kill_chain_share": round(with_chain / max(1, len(creates)), 3),
         "distinct_valid_until": len({obj["valid_until"] for obj in creates}),
         "distinct_kill_chains": len(
-            {tuple(sorted((p["kill_chain_name"], p["phase_name"]) for p in obj.get("kill_chain_phases", []))) for obj in creates}
+            {
+                tuple(
+                    sorted((p["kill_chain_name"], p["phase_name"]) for p in obj.get("kill_chain_phases", []))
+                )
+                for obj in creates
+            }
         ),
         "active_values_at_end": len(work.expected_values()),
     }

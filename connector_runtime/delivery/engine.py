@@ -1,11 +1,14 @@
 """The delivery engine: stream events in, Sekoia requests out, positions committed only on ack.
 
-One sequencer thread takes events in stream order, converts them, and either adds values to open
-batches (grouped by the fields Sekoia shares per request) or schedules revocations. Requests run
-on a small pool so that latency does not cap throughput (the shared rate limiter does). Order per
+One sequencer thread takes events in stream order, converts them, and either adds values to the
+pending pool or schedules revocations. Push requests are formed as late as possible, when a
+request slot is free, from the pool: the coarsening ladder (``coarsening.py``, ``pending.py``)
+decides which values share a request and with which shared fields. Requests run on a small pool
+of threads so that latency does not cap throughput (the shared rate limiter does). Order per
 value is kept by chaining: every request waits for the previous request touching one of its
-values, and a revocation first flushes the open batch holding its value. An event is complete
-(and may be committed) only when every request carrying its values has been acknowledged.
+values; a value pushed again while pending takes the newer fields, and a revocation withdraws its
+pending push. An event is complete (and may be committed) only when every request carrying its
+values has been acknowledged.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 
 from connector_runtime import metrics
+from connector_runtime.config import DescriptionMode
 from connector_runtime.conversion import Skipped, convert_indicator, convert_pattern
+from connector_runtime.delivery.coarsening import BudgetMeter, Ladder, Level, coarsened_fields
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.delivery.pending import Pool, choose
 from connector_runtime.delivery.positions import PositionTracker, Ticket
 from connector_runtime.sekoia.client import SekoiaClient
 from connector_runtime.sekoia.errors import Stopped
@@ -70,6 +76,8 @@ class _OpenBatch:
     items: dict[str, NewValue] = field(default_factory=dict)
     owners: dict[str, list[_Progress]] = field(default_factory=dict)
     after: set[Future[None]] = field(default_factory=set)
+    # Field name -> values sent with a shared field coarser than their own (counted on ack).
+    coarsened: dict[str, list[str]] = field(default_factory=dict)
 
 
 class IdCache:
@@ -105,6 +113,10 @@ class EngineSettings:
     max_open_values: int = 50_000
     max_in_flight: int = 4
     queue_size: int = 5000
+    # The request budget (as the client's limiter enforces it), and below which share of it used
+    # recently the budget counts as idle: partial requests then go at full fidelity.
+    requests_per_second: float = 5.0
+    idle_budget_share: float = 0.5
 
 
 def report_skipped(logger: logging.Logger, indicator_id: str | None, skipped: Iterable[Skipped]) -> None:
@@ -139,8 +151,13 @@ class DeliveryEngine:
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="sekoia")
         # Bounds queued + running requests so that a Sekoia outage pushes back on the stream.
         self._slots = threading.BoundedSemaphore(settings.max_in_flight * 4)
-        self._open: dict[SharedFields, _OpenBatch] = {}
-        self._open_by_value: dict[str, _OpenBatch] = {}
+        self.ladder = Ladder(
+            policy.coarse_validity,
+            Level.of(policy.max_coarsening),
+            None if policy.description_mode is DescriptionMode.NONE else policy.stream_description,
+        )
+        self._pending = Pool(self.ladder, settings.batch_size)
+        self._meter = BudgetMeter(settings.requests_per_second)
         self._last_op: dict[str, Future[None]] = {}
         self._inflight: set[Future[None]] = set()
         self._inflight_lock = threading.Lock()
@@ -213,11 +230,8 @@ class DeliveryEngine:
             self.on_fatal(f"delivery engine failed: {type(exc).__name__}: {exc}")
 
     def _next_deadline(self) -> float | None:
-        if not self._open:
-            return None
-        oldest = min(batch.created for batch in self._open.values())
-        # Re-check often: whether partial batches may go depends on how busy the request slots are.
-        return min(0.1, max(0.0, oldest + self.settings.linger_seconds - time.monotonic()))
+        # Re-check often: whether partial requests may go depends on how busy the request slots are.
+        return 0.05 if len(self._pending) else None
 
     def _handle(self, event: StreamEvent, ticket: Ticket) -> None:
         progress = _Progress(ticket, self.tracker)
@@ -245,57 +259,60 @@ class DeliveryEngine:
 
     # ------------------------------------------------------------------ batching
     def _add_push(self, item: NewValue, shared: SharedFields, progress: _Progress) -> None:
-        holder = self._open_by_value.get(item.value)
-        if holder is not None and holder.shared != shared:
-            # The same value is waiting in a batch with other shared fields: that push must land first.
-            self._flush(holder)
-            holder = None
-        batch = self._open.get(shared)
-        if batch is None:
-            batch = self._open[shared] = _OpenBatch(shared)
         previous = self._last_op.get(item.value)
-        if previous is not None and not previous.done():
-            batch.after.add(previous)
+        after = {previous} if previous is not None and not previous.done() else set()
         progress.add()
-        batch.items[item.value] = item
-        batch.owners.setdefault(item.value, []).append(progress)
-        self._open_by_value[item.value] = batch
-        if len(batch.items) >= self.settings.batch_size:
-            self._flush(batch)
+        self._pending.add(item, shared, progress, after, time.monotonic())
 
     def _flush_due(self) -> None:
-        """Send partial batches when the pipe has room, when they are too old, or when too many
-        values are held back: full requests matter more than latency only while the budget is the
-        bottleneck."""
-        if not self._open:
+        """Form and send requests while a slot is free (see ``pending.choose``); past
+        ``max_open_values`` pending, send the largest group at the top level regardless."""
+        if not len(self._pending):
             return
-        now = time.monotonic()
         s = self.settings
-        for batch in [b for b in self._open.values() if now - b.created >= s.max_linger_seconds]:
-            self._flush(batch)
-        while self._open and len(self._open_by_value) > s.max_open_values:
-            self._flush(max(self._open.values(), key=lambda b: len(b.items)))
-        if self._busy():
-            return
-        ripe = [b for b in self._open.values() if now - b.created >= s.linger_seconds]
-        for batch in sorted(ripe, key=lambda b: -len(b.items)):
-            if self._busy():
+        top = self.ladder.top
+        while len(self._pending) > s.max_open_values:
+            key = self._pending.largest(top)
+            if key is None:
                 break
-            self._flush(batch)
+            self._send(top, key)
+        while len(self._pending) and not self._busy():
+            now = time.monotonic()
+            choice = choose(
+                self._pending,
+                now,
+                s.linger_seconds,
+                s.max_linger_seconds,
+                self._meter.share(now),
+                s.idle_budget_share,
+            )
+            if choice is None:
+                return
+            self._send(*choice)
 
     def _busy(self) -> bool:
         with self._inflight_lock:
             return len(self._inflight) >= self.settings.max_in_flight
 
     def _flush_all(self) -> None:
-        for batch in list(self._open.values()):
-            self._flush(batch)
+        top = self.ladder.top
+        while (oldest := self._pending.oldest()) is not None:
+            self._send(top, oldest.keys[top])
 
-    def _flush(self, batch: _OpenBatch) -> None:
-        del self._open[batch.shared]
-        for value in batch.items:
-            if self._open_by_value.get(value) is batch:
-                del self._open_by_value[value]
+    def _send(self, level: Level, key: Hashable) -> None:
+        entries = self._pending.take(level, key, self.settings.batch_size)
+        if not entries:
+            return
+        batch = _OpenBatch(self.ladder.request_fields([e.fields for e in entries], level))
+        for entry in entries:
+            value = entry.item.value
+            batch.items[value] = entry.item
+            batch.owners[value] = entry.owners
+            batch.after |= entry.after
+            for name in coarsened_fields(entry.fields, batch.shared):
+                batch.coarsened.setdefault(name, []).append(value)
+        metrics.PUSH_REQUESTS_BY_LEVEL.labels(level.name.lower()).inc()
+        self._meter.note(time.monotonic())
         future = self._submit(self._push_batch, batch)
         for value in batch.items:
             self._last_op[value] = future
@@ -307,12 +324,13 @@ class DeliveryEngine:
             self._last_op = {v: f for v, f in self._last_op.items() if not f.done()}
 
     def _schedule_revoke(self, value: str, progress: _Progress) -> None:
-        holder = self._open_by_value.get(value)
-        if holder is not None:
-            self._flush(holder)
+        # A pending push of the value is superseded: its events complete with the revocation.
+        pending = self._pending.remove(value)
+        owners = [progress, *(pending.owners if pending else ())]
         previous = self._last_op.get(value)
         progress.add()
-        future = self._submit(self._revoke_value, value, previous, progress)
+        self._meter.note(time.monotonic())
+        future = self._submit(self._revoke_value, value, previous, owners)
         self._last_op[value] = future
         self._prune_last_ops()
 
@@ -387,15 +405,25 @@ class DeliveryEngine:
             if indicator_id:
                 self.ids.remember(value, indicator_id)
         metrics.VALUES_PUSHED.labels(batch.shared.type or "unknown").inc(accepted)
+        _count_coarsened(batch, rejected)
         for owners in batch.owners.values():
             for progress in owners:
                 progress.finish()
 
-    def _revoke_value(self, value: str, previous: Future[None] | None, progress: _Progress) -> None:
+    def _revoke_value(self, value: str, previous: Future[None] | None, owners: list[_Progress]) -> None:
         self._wait_for([previous])
         known = self.ids.take(value)
         ids = [known] if known else self.client.find_ids(value)
         for indicator_id in ids:
             if self.client.revoke(indicator_id):
                 metrics.VALUES_REVOKED.inc()
-        progress.finish()
+        for progress in owners:
+            progress.finish()
+
+
+def _count_coarsened(batch: _OpenBatch, rejected: set[str]) -> None:
+    """Count the accepted values that went with a shared field coarser than their own."""
+    for name, values in batch.coarsened.items():
+        accepted = sum(1 for value in values if value not in rejected)
+        if accepted:
+            metrics.VALUES_COARSENED.labels(name).inc(accepted)

@@ -38,7 +38,7 @@ def test_seed_environment_variables_work_unchanged() -> None:
     assert settings.batch_size == 100
     assert settings.requests_per_second == 5.0
     assert settings.description_mode is DescriptionMode.STREAM
-    assert settings.validity_granularity is ValidityGranularity.MONTH
+    assert settings.validity_granularity is ValidityGranularity.EXACT
 
 
 def test_collection_id_accepts_the_prefixed_form() -> None:
