@@ -148,6 +148,9 @@ def runtime_env(ref: SyncRef, spec: SyncSpec) -> list[dict[str, Any]]:
         plain("SEKOIA_INTEL_IOC_COLLECTION_UUID", spec.sekoia.collection_uuid),
         plain("SEKOIA_INTEL_BATCH_SIZE", str(spec.push.batch_size)),
         plain("SEKOIA_INTEL_REQUESTS_PER_SECOND", f"{spec.push.requests_per_second:g}"),
+        plain("SEKOIA_INTEL_MAX_COARSENING", spec.push.max_coarsening),
+        plain("SEKOIA_INTEL_VALIDITY_GRANULARITY", spec.push.validity_granularity),
+        plain("SEKOIA_INTEL_COARSE_VALIDITY", spec.push.coarse_validity),
         plain("RUNTIME_HTTP_PORT", str(RUNTIME_PORT)),
         plain("RUNTIME_STATUS_RESOURCE", naming.status_resource(ref.namespace, ref.name)),
     ]
