@@ -110,7 +110,9 @@ class EngineSettings:
     # ...but while every request slot is busy (a bulk replay held back by the rate budget) it
     # keeps filling, up to this age or until too many values are held back in total.
     max_linger_seconds: float = 30.0
-    max_open_values: int = 50_000
+    # Values pending at most (memory: ~1 KB each); past it, the fullest group goes at once and
+    # the stream waits for a request slot.
+    max_open_values: int = 10_000
     max_in_flight: int = 4
     queue_size: int = 5000
     # The request budget (as the client's limiter enforces it), and below which share of it used
@@ -272,6 +274,10 @@ class DeliveryEngine:
         s = self.settings
         top = self.ladder.top
         while len(self._pending) > s.max_open_values:
+            full = self._pending.full_group()
+            if full is not None:
+                self._send(*full)
+                continue
             key = self._pending.largest(top)
             if key is None:
                 break
@@ -308,7 +314,7 @@ class DeliveryEngine:
             value = entry.item.value
             batch.items[value] = entry.item
             batch.owners[value] = entry.owners
-            batch.after |= entry.after
+            batch.after.update(entry.after)
             for name in coarsened_fields(entry.fields, batch.shared):
                 batch.coarsened.setdefault(name, []).append(value)
         metrics.PUSH_REQUESTS_BY_LEVEL.labels(level.name.lower()).inc()

@@ -11,14 +11,17 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Hashable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
 from connector_runtime.delivery.coarsening import Ladder, Level
 from connector_runtime.sekoia.models import NewValue, SharedFields
 
+_NOTHING: frozenset[Any] = frozenset()
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, slots=True)
 class Pending:
     """One value waiting to be pushed, with the events it completes and the requests it must follow."""
 
@@ -27,7 +30,8 @@ class Pending:
     since: float
     keys: tuple[Hashable, ...]
     owners: list[Any] = field(default_factory=list)
-    after: set[Any] = field(default_factory=set)
+    # Most values follow no earlier request: one shared empty set instead of one each.
+    after: frozenset[Any] = _NOTHING
 
 
 class Pool:
@@ -40,6 +44,8 @@ class Pool:
         self._by_value: OrderedDict[str, Pending] = OrderedDict()
         self._groups: list[dict[Hashable, dict[str, Pending]]] = [{} for _ in self.levels]
         self._full: list[set[Hashable]] = [set() for _ in self.levels]
+        # One object per distinct key: thousands of values share a handful of coarse keys.
+        self._canonical: dict[Hashable, Hashable] = {}
 
     def __len__(self) -> int:
         return len(self._by_value)
@@ -48,23 +54,33 @@ class Pool:
         """The pending entry of ``value``, if any."""
         return self._by_value.get(value)
 
-    def add(self, item: NewValue, fields: SharedFields, owner: Any, after: set[Any], now: float) -> Pending:
+    def add(
+        self, item: NewValue, fields: SharedFields, owner: Any, after: AbstractSet[Any], now: float
+    ) -> Pending:
         """Add a value; a value already pending takes the newer item and fields (the later push
         supersedes the earlier one) and keeps its place in the arrival order."""
         entry = self._by_value.get(item.value)
         if entry is None:
-            entry = Pending(item, fields, now, self.ladder.keys(fields))
+            entry = Pending(item, fields, now, self._keys(fields))
             self._by_value[item.value] = entry
             self._index(entry)
         else:
             entry.item = item
             if entry.fields != fields:
                 self._unindex(entry)
-                entry.fields, entry.keys = fields, self.ladder.keys(fields)
+                entry.fields, entry.keys = fields, self._keys(fields)
                 self._index(entry)
         entry.owners.append(owner)
-        entry.after |= after
+        if after:
+            entry.after = entry.after.union(after)
         return entry
+
+    def _keys(self, fields: SharedFields) -> tuple[Hashable, ...]:
+        keys = self.ladder.keys(fields)
+        canonical = self._canonical
+        if len(canonical) > 4 * self.batch_size + 4 * len(self._by_value):
+            canonical.clear()  # forget keys no value uses any more
+        return (keys[0], *(canonical.setdefault(key, key) for key in keys[1:]))
 
     def remove(self, value: str) -> Pending | None:
         """Withdraw a value (a revocation supersedes its pending push)."""
