@@ -105,14 +105,13 @@ class EngineSettings:
     """Tuning of the engine (from the runtime settings)."""
 
     batch_size: int = 100
-    # A partial batch waits this long for more values when requests are flowing freely...
+    # A value waits this long for company before a partial request may take it...
     linger_seconds: float = 1.0
-    # ...but while every request slot is busy (a bulk replay held back by the rate budget) it
-    # keeps filling, up to this age or until too many values are held back in total.
+    # ...and at most this long, whatever the backlog (see ``pending.choose``).
     max_linger_seconds: float = 30.0
-    # Values pending at most (memory: ~1 KB each); past it, the fullest group goes at once and
-    # the stream waits for a request slot.
-    max_open_values: int = 10_000
+    # Values pending at most (each costs ~1 KB with its event); past it, the stream waits for a
+    # request slot, which takes the fullest group.
+    max_open_values: int = 4_000
     max_in_flight: int = 4
     queue_size: int = 5000
     # The request budget (as the client's limiter enforces it), and below which share of it used
@@ -165,6 +164,7 @@ class DeliveryEngine:
         self._inflight_lock = threading.Lock()
         self._accepting = True
         self._flush_requested = threading.Event()
+        self._slot_freed = threading.Event()
         # Shared with the Sekoia client: setting it interrupts retries and rate-limit waits.
         self._stopped = stop
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
@@ -267,13 +267,20 @@ class DeliveryEngine:
         self._pending.add(item, shared, progress, after, time.monotonic())
 
     def _flush_due(self) -> None:
-        """Form and send requests while a slot is free (see ``pending.choose``); past
-        ``max_open_values`` pending, send the largest group at the top level regardless."""
+        """Form and send requests while a slot is free (see ``pending.choose``). Past
+        ``max_open_values`` pending, the stream waits for a slot, which then takes the fullest
+        group (at the finest level that fills a request, else the largest at the top level)."""
         if not len(self._pending):
             return
         s = self.settings
         top = self.ladder.top
         while len(self._pending) > s.max_open_values:
+            if self._busy():
+                self._slot_freed.wait(0.05)
+                self._slot_freed.clear()
+                if self._stopped.is_set():
+                    raise Stopped()
+                continue
             full = self._pending.full_group()
             if full is not None:
                 self._send(*full)
@@ -363,6 +370,7 @@ class DeliveryEngine:
         with self._inflight_lock:
             self._inflight.discard(future)
         self._slots.release()
+        self._slot_freed.set()
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
         try:
