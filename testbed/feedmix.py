@@ -339,3 +339,29 @@ def describe(work: Workload) -> dict[str, Any]:
         ),
         "active_values_at_end": len(work.expected_values()),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write a realistic mix as JSON lines: STIX indicators (creates) for ``load_jsonl`` of the
+    OpenCTI emulator, or every operation as ``{"kind", "obj"}`` with ``--operations``."""
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--operations", action="store_true", help="every operation, not only creates")
+    args = parser.parse_args(argv)
+    work = build_realistic(args.events, seed=args.seed)
+    for op in work.operations:
+        if args.operations:
+            sys.stdout.write(json.dumps({"kind": op.kind, "obj": op.obj}) + "\n")
+        elif op.kind == "create":
+            sys.stdout.write(json.dumps(op.obj) + "\n")
+    sys.stderr.write(json.dumps(describe(work)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
