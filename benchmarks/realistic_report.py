@@ -17,6 +17,7 @@ from charts import _figure, _save, _style
 AFTER_JSON = "runtime-realistic.json"
 BEFORE_JSON = "runtime-realistic-before.json"
 UNIFORM_BEFORE_JSON = "runtime-uniform-before.json"
+WIDENED_JSON = "runtime-realistic-widened.json"
 CHARTS = {
     "values_per_request": "realistic-values-per-request.png",
     "throughput": "realistic-throughput.png",
@@ -252,10 +253,20 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             f"{workload.get('distinct_kill_chains', 'n/a')} distinct kill chain sets. "
             f"Requests by level and values pushed with a coarsened field: `{bulk.get('coarsening')}`.",
         ]
+    widened = _scenario(results.read_json(directory / WIDENED_JSON), "bulk")
+    if widened:
+        lines += [
+            "",
+            f"With `maxCoarsening: widened` (kill chains always exact) the same bulk replay takes "
+            f"{_cell(widened.get('push_requests_per_value'))} push requests per value "
+            f"({_cell(widened.get('values_per_push_request'))} values per request, share of the budget "
+            f"{_cell(widened.get('share_of_budget'))}): the "
+            f"{_cell(bulk.get('workload', {}).get('distinct_kill_chains'))} kill chain sets split the pending values into many small groups (`{WIDENED_JSON}`).",
+        ]
     projection_after = (after or {}).get("projection_500k_minutes")
     projection_before = (before or {}).get("projection_500k_minutes")
     if projection_after:
-        push_only = 500_000 / 100 * (bulk.get("push_requests_per_value") or 0.01) * 100 / 5 / 60
+        push_only = 500_000 * (bulk.get("push_requests_per_value") or 0.01) / 5 / 60
         lines += [
             "",
             f"**500,000-indicator initial sync, projected from the measured bulk rate:** "
