@@ -261,7 +261,8 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             f"{_cell(widened.get('push_requests_per_value'))} push requests per value "
             f"({_cell(widened.get('values_per_push_request'))} values per request, share of the budget "
             f"{_cell(widened.get('share_of_budget'))}): the "
-            f"{_cell(bulk.get('workload', {}).get('distinct_kill_chains'))} kill chain sets split the pending values into many small groups (`{WIDENED_JSON}`).",
+            f"{_cell(bulk.get('workload', {}).get('distinct_kill_chains'))} kill chain sets split "
+            f"the pending values into many small groups (`{WIDENED_JSON}`).",
         ]
     projection_after = (after or {}).get("projection_500k_minutes")
     projection_before = (before or {}).get("projection_500k_minutes")
