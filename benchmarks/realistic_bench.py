@@ -70,7 +70,7 @@ def push_figures(requests: list[dict[str, Any]]) -> dict[str, Any]:
     """Requests, values and throughput of the push requests in a request log.
 
     The window runs from the first request (the start-up check of the collection aside) to the
-    last push answer, so that revocations sent before the pushes count against the budget too.
+    last answer, so that revocations count against the budget's time as well as its requests.
     """
     pushes = [
         r
@@ -82,7 +82,7 @@ def push_figures(requests: list[dict[str, Any]]) -> dict[str, Any]:
     if not pushes:
         return {"push_requests": 0, "values_pushed": 0}
     first = min(r["time"] - (r.get("duration") or 0) for r in work)
-    last = max(r["time"] for r in pushes)
+    last = max(r["time"] for r in work)
     seconds = max(1e-6, last - first)
     fullness = values / len(pushes) / 100
     budget_used = len(work) / seconds / 5

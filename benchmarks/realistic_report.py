@@ -249,7 +249,7 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             "",
             f"Bulk replay: {bulk.get('events', 0):,} events ({workload.get('operations')}), "
             f"{bulk.get('values_expected', 0):,} values active at the end, "
-            f"{workload.get('distinct_valid_until', 'n/a'):,} distinct `valid_until`, "
+            f"{_cell(workload.get('distinct_valid_until'))} distinct `valid_until`, "
             f"{workload.get('distinct_kill_chains', 'n/a')} distinct kill chain sets. "
             f"Requests by level and values pushed with a coarsened field: `{bulk.get('coarsening')}`.",
         ]
