@@ -50,7 +50,9 @@ class DescriptionMode(StrEnum):
     ``stream`` (default) writes one text per runtime (the stream and connector name), so values of
     many indicators share a request: a 500,000-indicator replay needs ~5,000 requests (~17 min at
     5 requests/s). ``indicator-url`` is the seed's behaviour (each indicator's OpenCTI URL): every
-    indicator then needs its own request (~28 h for the same replay). ``none`` sends no description.
+    indicator then needs its own request at full fidelity (~28 h for the same replay), unless the
+    ``merged`` coarsening level replaces differing descriptions under a backlog (see
+    ``Coarsening``). ``none`` sends no description.
     """
 
     STREAM = "stream"
