@@ -111,7 +111,7 @@ class EngineSettings:
     max_linger_seconds: float = 30.0
     # Values pending at most (each costs ~1 KB with its event); past it, the stream waits for a
     # request slot, which takes the fullest group.
-    max_open_values: int = 4_000
+    max_open_values: int = 2_500
     max_in_flight: int = 4
     queue_size: int = 5000
     # The request budget (as the client's limiter enforces it), and below which share of it used
