@@ -135,18 +135,20 @@ def draw_throughput(data: dict[str, dict[str, Any] | None], path: Path) -> Path 
 def draw_delays(data: dict[str, dict[str, Any] | None], path: Path) -> Path | None:
     """Distribution (CDF) of the stream event -> Sekoia acknowledgement delay in the live runs."""
     curves = []
-    for name in ("live-2", "live-8"):
+    for name, color in (("live-2", "tab:green"), ("live-8", "tab:blue")):
         for label, doc, style in (("before", data["before"], "--"), ("after", data["after"], "-")):
             delays = _scenario(doc, name).get("delays_seconds") or []
             if delays:
-                curves.append((f"{name} events/s, {label}".replace("live-", ""), sorted(delays), style))
+                curves.append(
+                    (f"{name} events/s, {label}".replace("live-", ""), sorted(delays), style, color)
+                )
     if not curves:
         return None
     figure = _figure()
     axes = figure.add_subplot()
-    for label, delays, style in curves:
+    for label, delays, style, color in curves:
         shares = [(i + 1) / len(delays) for i in range(len(delays))]
-        axes.plot(delays, shares, linestyle=style, linewidth=1.6, label=label)
+        axes.plot(delays, shares, linestyle=style, color=color, linewidth=1.6, label=label)
     axes.axvline(5, color="tab:red", linestyle="--", linewidth=1.2, label="target: p95 <= 5 s")
     axes.axhline(0.95, color="grey", linestyle=":", linewidth=1.0)
     axes.set_xlim(left=0)
@@ -253,7 +255,8 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             f"{workload.get('distinct_kill_chains', 'n/a')} distinct kill chain sets. "
             f"Requests by level and values pushed with a coarsened field: `{bulk.get('coarsening')}`.",
         ]
-    widened = _scenario(results.read_json(directory / WIDENED_JSON), "bulk")
+    widened_doc = results.read_json(directory / WIDENED_JSON) or {}
+    widened = _scenario(widened_doc, "bulk")
     if widened:
         lines += [
             "",
@@ -262,7 +265,9 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             f"({_cell(widened.get('values_per_push_request'))} values per request, share of the budget "
             f"{_cell(widened.get('share_of_budget'))}): the "
             f"{_cell(bulk.get('workload', {}).get('distinct_kill_chains'))} kill chain sets split "
-            f"the pending values into many small groups (`{WIDENED_JSON}`).",
+            f"the pending values into many small groups (`{WIDENED_JSON}`"
+            + (f"; {widened_doc['note']}" if widened_doc.get("note") else "")
+            + ").",
         ]
     projection_after = (after or {}).get("projection_500k_minutes")
     projection_before = (before or {}).get("projection_500k_minutes")
