@@ -12,7 +12,7 @@ PY      = $(BIN)/python -P
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv binaries lint format test test-fast demo bench bench-runtime bench-operator soak fuzz clean chart-crds
+.PHONY: help setup venv binaries lint format test test-fast demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -71,6 +71,10 @@ fuzz: venv
 
 bench-runtime: venv
 	$(PY) benchmarks/runtime_bench.py $(BENCH_ARGS)
+
+# The realistic mix (testbed/feedmix.py): bulk replay, live 2 and 8 events/s, a 20,000-event burst.
+bench-realistic: venv
+	$(PY) benchmarks/realistic_bench.py $(BENCH_ARGS)
 
 bench-operator: venv binaries
 	$(PY) benchmarks/operator_bench.py $(BENCH_ARGS)

@@ -2,7 +2,8 @@
 
 Writes into the output folder (default docs/benchmarks/):
 
-- runtime.json            what ``make bench-runtime`` writes (with its timeline);
+- runtime.json            what ``make bench-runtime`` writes (with its timeline): the uniform workload;
+- runtime-realistic.json  what ``make bench-realistic`` writes: the realistic mix (bulk, live, burst);
 - operator-scaling.json   one operator_bench result per size, smallest first;
 - operator.json           the result at the largest size (what ``make bench-operator`` writes);
 - *.png and README.md     the charts and the page showing them with the headline numbers.
@@ -32,6 +33,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import charts  # noqa: E402
+import realistic_report  # noqa: E402
 import report  # noqa: E402
 import results  # noqa: E402
 
@@ -67,6 +69,12 @@ def run_runtime(events: int, output_dir: Path) -> tuple[int, float]:
     """The runtime replay, writing runtime.json into ``output_dir``."""
     output = output_dir / results.RUNTIME_JSON
     return _run(_script("runtime_bench.py", "--events", str(events), "--output", str(output)))
+
+
+def run_realistic(events: int, output_dir: Path) -> tuple[int, float]:
+    """The realistic-mix scenarios, writing runtime-realistic.json into ``output_dir``."""
+    output = output_dir / realistic_report.AFTER_JSON
+    return _run(_script("realistic_bench.py", "--events", str(events), "--output", str(output)))
 
 
 def run_operator(sizes: list[int], timeout: float, output_dir: Path) -> tuple[dict[str, Any], list[str]]:
@@ -117,7 +125,8 @@ def publish(output_dir: Path) -> dict[str, Path | None]:
             # Left from an earlier run, it would show figures the JSON no longer holds.
             stale.unlink()
     report.write(output_dir, runtime, scaling, drawn)
-    return drawn
+    more = realistic_report.append(output_dir)
+    return {**drawn, **{f"realistic_{key}": path for key, path in more.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-runtime", action="store_true", help="keep the runtime.json already there")
     parser.add_argument("--skip-operator", action="store_true", help="keep the operator JSON already there")
+    parser.add_argument(
+        "--skip-realistic", action="store_true", help="keep the runtime-realistic.json already there"
+    )
+    parser.add_argument(
+        "--realistic-events",
+        type=int,
+        default=34_000,
+        help="realistic bulk replay size (default: %(default)s events, ~30,600 indicators)",
+    )
     args = parser.parse_args(argv)
     output_dir: Path = args.output_dir.resolve()
     summary: list[str] = []
@@ -155,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_runtime:
             code, seconds = run_runtime(args.events, output_dir)
             summary.append(f"runtime, {args.events:,} events: exit {code} after {seconds:.0f} s")
+            failures += code != 0
+        if not args.skip_realistic:
+            code, seconds = run_realistic(args.realistic_events, output_dir)
+            summary.append(
+                f"realistic mix, {args.realistic_events:,} events: exit {code} after {seconds:.0f} s"
+            )
             failures += code != 0
         if not args.skip_operator:
             scaling, lines = run_operator(args.sizes, args.timeout, output_dir)

@@ -169,12 +169,8 @@ def _timeline(
     return rows
 
 
-def replay(
-    events: int, latency: float, workdir: Path, firewall: str, sample_interval: float = 0.5
-) -> dict[str, Any]:
-    """Run one runtime over ``events`` indicator creates; return the measured figures."""
-    work = build_workload(events, seed=5, churn=0, profile=FEED)
-    expected = work.expected_values()
+def start_sekoia(workdir: Path, firewall: str) -> tuple[ManagedProcess, RemoteEmulator]:
+    """The Sekoia emulator in its own process, enforcing 5 requests/s; (process, its admin client)."""
     # Sekoia's emulator runs in its own process: sharing an interpreter (and its GIL) with the
     # OpenCTI emulator would distort the arrival times its rate limiter judges.
     sekoia_process = ManagedProcess(
@@ -200,6 +196,21 @@ def replay(
     wait_until(lambda: "http" in (workdir / "sekoia.log").read_text(), 30, "the Sekoia emulator")
     sekoia_url = next(w for w in (workdir / "sekoia.log").read_text().split() if w.startswith("http"))
     sekoia = RemoteEmulator(sekoia_url)
+    return sekoia_process, sekoia
+
+
+def passthrough_env() -> dict[str, str]:
+    """PYTHONPATH of the benchmark, for the runtime (measuring another checkout of the code)."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
+
+
+def replay(
+    events: int, latency: float, workdir: Path, firewall: str, sample_interval: float = 0.5
+) -> dict[str, Any]:
+    """Run one runtime over ``events`` indicator creates; return the measured figures."""
+    work = build_workload(events, seed=5, churn=0, profile=FEED)
+    expected = work.expected_values()
+    sekoia_process, sekoia = start_sekoia(workdir, firewall)
     with OpenCTIEmulator(token=TOKEN, streams=[STREAM]) as opencti:
         sekoia.set_faults(latency=latency * 0.75, latency_jitter=latency * 0.5)
         opencti.add_bundle([op.obj for op in work.operations])
@@ -213,6 +224,7 @@ def replay(
             str(uuid.uuid4()),
             SEKOIA_INTEL_BATCH_LINGER_SECONDS="1.0",
             CONNECTOR_LOG_LEVEL="warning",
+            **passthrough_env(),
         )
         started_wall = time.time()
         runtime = RuntimeProcess(env, workdir / "runtime.log").start()

@@ -46,6 +46,8 @@ YAML_KEYS: dict[tuple[str, ...], str] = {
     ("sekoia_intel", "requests_per_second"): "SEKOIA_INTEL_REQUESTS_PER_SECOND",
     ("sekoia_intel", "description_mode"): "SEKOIA_INTEL_DESCRIPTION_MODE",
     ("sekoia_intel", "validity_granularity"): "SEKOIA_INTEL_VALIDITY_GRANULARITY",
+    ("sekoia_intel", "max_coarsening"): "SEKOIA_INTEL_MAX_COARSENING",
+    ("sekoia_intel", "coarse_validity"): "SEKOIA_INTEL_COARSE_VALIDITY",
 }
 
 
@@ -55,7 +57,9 @@ class DescriptionMode(StrEnum):
     ``stream`` (default) writes one text per runtime (the stream and connector name), so values of
     many indicators share a request: a 500,000-indicator replay needs ~5,000 requests (~17 min at
     5 requests/s). ``indicator-url`` is the seed's behaviour (each indicator's OpenCTI URL): every
-    indicator then needs its own request (~28 h for the same replay). ``none`` sends no description.
+    indicator then needs its own request at full fidelity (~28 h for the same replay), unless the
+    ``merged`` coarsening level replaces differing descriptions under a backlog (see
+    ``Coarsening``). ``none`` sends no description.
     """
 
     STREAM = "stream"
@@ -64,14 +68,14 @@ class DescriptionMode(StrEnum):
 
 
 class ValidityGranularity(StrEnum):
-    """How ``valid_until`` (also shared per request) is rounded UP before grouping values.
+    """How ``valid_until`` (also shared per request) is rounded UP at full fidelity.
 
-    Indicators whose ``valid_until`` differ cannot share a request, and a real feed has nearly as
-    many distinct timestamps as indicators. Rounding up to the month (default) leaves a dozen or
-    so groups per year of validity, so requests stay full. The cost: a value may stay valid in
-    Sekoia up to a month longer than in OpenCTI — unless OpenCTI revokes it first, which its
-    expiration manager does when ``valid_until`` passes, and the runtime then revokes it in Sekoia.
-    ``none`` sends no ``valid_until`` at all (Sekoia's own default applies).
+    ``exact`` (default) keeps each indicator's own timestamp whenever the request budget allows;
+    under a backlog the coarsening ladder (``Coarsening``) rounds further so that requests stay
+    full. A coarser setting here applies even when the budget is idle. Rounding never shortens a
+    validity: OpenCTI's expiration manager revokes the indicator when ``valid_until`` passes, and
+    the runtime then revokes it in Sekoia. ``none`` sends no ``valid_until`` at all (Sekoia's own
+    default applies).
     """
 
     EXACT = "exact"
@@ -80,6 +84,19 @@ class ValidityGranularity(StrEnum):
     WEEK = "week"
     MONTH = "month"
     NONE = "none"
+
+
+class Coarsening(StrEnum):
+    """The coarsest level of shared fields the runtime may use to fill requests under a backlog
+    (see ``connector_runtime/delivery/coarsening.py``): ``exact`` never coarsens; ``rounded``
+    rounds ``valid_until`` up to ``SEKOIA_INTEL_COARSE_VALIDITY``; ``widened`` (plus) gives a
+    request the latest ``valid_until`` of its values; ``merged`` (plus, default) unites the kill
+    chain phases of values that have some and replaces differing descriptions by the runtime's."""
+
+    EXACT = "exact"
+    ROUNDED = "rounded"
+    WIDENED = "widened"
+    MERGED = "merged"
 
 
 class RuntimeSettings(BaseSettings):
@@ -120,8 +137,13 @@ class RuntimeSettings(BaseSettings):
         DescriptionMode.STREAM, validation_alias="SEKOIA_INTEL_DESCRIPTION_MODE"
     )
     validity_granularity: ValidityGranularity = Field(
-        ValidityGranularity.MONTH, validation_alias="SEKOIA_INTEL_VALIDITY_GRANULARITY"
+        ValidityGranularity.EXACT, validation_alias="SEKOIA_INTEL_VALIDITY_GRANULARITY"
     )
+    max_coarsening: Coarsening = Field(Coarsening.MERGED, validation_alias="SEKOIA_INTEL_MAX_COARSENING")
+    coarse_validity: ValidityGranularity = Field(
+        ValidityGranularity.MONTH, validation_alias="SEKOIA_INTEL_COARSE_VALIDITY"
+    )
+    idle_budget_share: float = Field(0.5, gt=0, le=1, validation_alias="SEKOIA_INTEL_IDLE_BUDGET_SHARE")
     request_timeout_seconds: float = Field(
         30.0, gt=0, le=300, validation_alias="SEKOIA_INTEL_REQUEST_TIMEOUT_SECONDS"
     )
@@ -227,6 +249,13 @@ class RuntimeSettings(BaseSettings):
     @classmethod
     def _collection(cls, value: str) -> str:
         return normalize_collection_id(value)
+
+    @field_validator("coarse_validity")
+    @classmethod
+    def _coarse(cls, value: ValidityGranularity) -> ValidityGranularity:
+        if value in (ValidityGranularity.EXACT, ValidityGranularity.NONE):
+            raise ValueError("must be one of hour, day, week, month (a rounding, never dropping validity)")
+        return value
 
     @field_validator("status_resource")
     @classmethod

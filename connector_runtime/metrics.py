@@ -65,6 +65,19 @@ BATCH_SIZE = Histogram(
     buckets=(1, 2, 5, 10, 20, 50, 75, 100),
     registry=REGISTRY,
 )
+VALUES_COARSENED = Counter(
+    "sis_values_coarsened_total",
+    "Values Sekoia acknowledged with a shared field coarser than their own, by field "
+    "(valid_until later, kill_chain_phases united, description replaced).",
+    ["field"],
+    registry=REGISTRY,
+)
+PUSH_REQUESTS_BY_LEVEL = Counter(
+    "sis_push_requests_by_level_total",
+    "Push requests sent, by coarsening level (exact, rounded, widened, merged).",
+    ["level"],
+    registry=REGISTRY,
+)
 LAST_COMMITTED_EVENT_TIME = Gauge(
     "sis_last_committed_event_timestamp_seconds",
     "Time encoded in the last stream event id whose effect Sekoia acknowledged.",

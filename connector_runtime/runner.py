@@ -160,7 +160,13 @@ class Runtime:
 
         bridge = StateBridge(helper, on_position=self.health.stream_seen)
         policy = SharedFieldsPolicy(
-            s.description_mode, s.validity_granularity, s.opencti_url, s.live_stream_id, s.connector_name
+            s.description_mode,
+            s.validity_granularity,
+            s.opencti_url,
+            s.live_stream_id,
+            s.connector_name,
+            s.max_coarsening,
+            s.coarse_validity,
         )
         engine = DeliveryEngine(
             client,
@@ -172,6 +178,8 @@ class Runtime:
                 max_linger_seconds=s.batch_max_linger_seconds,
                 max_in_flight=s.max_in_flight,
                 queue_size=s.queue_size,
+                requests_per_second=s.requests_per_second,
+                idle_budget_share=s.idle_budget_share,
             ),
             on_fatal=self._fatal,
             stop=self.stop,

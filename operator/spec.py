@@ -140,6 +140,15 @@ class PushSpec(_Model):
 
     batch_size: int = Field(default=100, ge=1, le=100, alias="batchSize")
     requests_per_second: float = Field(default=5.0, gt=0, le=100, alias="requestsPerSecond")
+    # How far values' shared fields may be coarsened to keep requests full under a backlog (the
+    # runtime's SEKOIA_INTEL_MAX_COARSENING / _VALIDITY_GRANULARITY / _COARSE_VALIDITY).
+    max_coarsening: Literal["exact", "rounded", "widened", "merged"] = Field(
+        default="merged", alias="maxCoarsening"
+    )
+    validity_granularity: Literal["exact", "hour", "day", "week", "month", "none"] = Field(
+        default="exact", alias="validityGranularity"
+    )
+    coarse_validity: Literal["hour", "day", "week", "month"] = Field(default="month", alias="coarseValidity")
 
 
 class SyncSpec(_Model):

@@ -1,11 +1,14 @@
 """The delivery engine: stream events in, Sekoia requests out, positions committed only on ack.
 
-One sequencer thread takes events in stream order, converts them, and either adds values to open
-batches (grouped by the fields Sekoia shares per request) or schedules revocations. Requests run
-on a small pool so that latency does not cap throughput (the shared rate limiter does). Order per
+One sequencer thread takes events in stream order, converts them, and either adds values to the
+pending pool or schedules revocations. Push requests are formed as late as possible, when a
+request slot is free, from the pool: the coarsening ladder (``coarsening.py``, ``pending.py``)
+decides which values share a request and with which shared fields. Requests run on a small pool
+of threads so that latency does not cap throughput (the shared rate limiter does). Order per
 value is kept by chaining: every request waits for the previous request touching one of its
-values, and a revocation first flushes the open batch holding its value. An event is complete
-(and may be committed) only when every request carrying its values has been acknowledged.
+values; a value pushed again while pending takes the newer fields, and a revocation withdraws its
+pending push. An event is complete (and may be committed) only when every request carrying its
+values has been acknowledged.
 
 Two kinds of refusal are told apart. One value refused (a search term too long, a value Sekoia
 rejects) is logged with its indicator, counted, and the event completes: the feed goes on. An answer
@@ -22,7 +25,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -30,8 +33,11 @@ from functools import partial
 from typing import TypeVar
 
 from connector_runtime import metrics
+from connector_runtime.config import DescriptionMode
 from connector_runtime.conversion import Skipped, convert_indicator, convert_pattern
+from connector_runtime.delivery.coarsening import BudgetMeter, Ladder, Level, coarsened_fields
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.delivery.pending import Pool, choose
 from connector_runtime.delivery.positions import PositionTracker, Ticket
 from connector_runtime.sekoia.client import SekoiaClient
 from connector_runtime.sekoia.errors import SekoiaBlocked, SekoiaValueRejected, Stopped
@@ -82,6 +88,8 @@ class _OpenBatch:
     items: dict[str, NewValue] = field(default_factory=dict)
     owners: dict[str, list[_Progress]] = field(default_factory=dict)
     after: set[Future[None]] = field(default_factory=set)
+    # Field name -> values sent with a shared field coarser than their own (counted on ack).
+    coarsened: dict[str, list[str]] = field(default_factory=dict)
 
 
 class IdCache:
@@ -109,14 +117,19 @@ class EngineSettings:
     """Tuning of the engine (from the runtime settings)."""
 
     batch_size: int = 100
-    # A partial batch waits this long for more values when requests are flowing freely...
+    # A value waits this long for company before a partial request may take it...
     linger_seconds: float = 1.0
-    # ...but while every request slot is busy (a bulk replay held back by the rate budget) it
-    # keeps filling, up to this age or until too many values are held back in total.
+    # ...and at most this long, whatever the backlog (see ``pending.choose``).
     max_linger_seconds: float = 30.0
-    max_open_values: int = 50_000
+    # Values pending at most (each costs ~1 KB with its event); past it, the stream waits for a
+    # request slot, which takes the fullest group.
+    max_open_values: int = 2_500
     max_in_flight: int = 4
     queue_size: int = 5000
+    # The request budget (as the client's limiter enforces it), and below which share of it used
+    # recently the budget counts as idle: partial requests then go at full fidelity.
+    requests_per_second: float = 5.0
+    idle_budget_share: float = 0.5
 
 
 def report_skipped(logger: logging.Logger, indicator_id: str | None, skipped: Iterable[Skipped]) -> None:
@@ -160,13 +173,19 @@ class DeliveryEngine:
         self._pool = ThreadPoolExecutor(settings.max_in_flight, thread_name_prefix="sekoia")
         # Bounds queued + running requests so that a Sekoia outage pushes back on the stream.
         self._slots = threading.BoundedSemaphore(settings.max_in_flight * 4)
-        self._open: dict[SharedFields, _OpenBatch] = {}
-        self._open_by_value: dict[str, _OpenBatch] = {}
+        self.ladder = Ladder(
+            policy.coarse_validity,
+            Level.of(policy.max_coarsening),
+            None if policy.description_mode is DescriptionMode.NONE else policy.stream_description,
+        )
+        self._pending = Pool(self.ladder, settings.batch_size)
+        self._meter = BudgetMeter(settings.requests_per_second)
         self._last_op: dict[str, Future[None]] = {}
         self._inflight: set[Future[None]] = set()
         self._inflight_lock = threading.Lock()
         self._accepting = True
         self._flush_requested = threading.Event()
+        self._slot_freed = threading.Event()
         # Shared with the Sekoia client: setting it interrupts retries and rate-limit waits.
         self._stopped = stop
         self._thread = threading.Thread(target=self._run, name="sequencer", daemon=True)
@@ -234,11 +253,8 @@ class DeliveryEngine:
             self.on_fatal(f"delivery engine failed: {type(exc).__name__}: {exc}")
 
     def _next_deadline(self) -> float | None:
-        if not self._open:
-            return None
-        oldest = min(batch.created for batch in self._open.values())
-        # Re-check often: whether partial batches may go depends on how busy the request slots are.
-        return min(0.1, max(0.0, oldest + self.settings.linger_seconds - time.monotonic()))
+        # Re-check often: whether partial requests may go depends on how busy the request slots are.
+        return 0.05 if len(self._pending) else None
 
     def _handle(self, event: StreamEvent, ticket: Ticket) -> None:
         progress = _Progress(ticket, self.tracker, event.indicator_id)
@@ -266,57 +282,71 @@ class DeliveryEngine:
 
     # ------------------------------------------------------------------ batching
     def _add_push(self, item: NewValue, shared: SharedFields, progress: _Progress) -> None:
-        holder = self._open_by_value.get(item.value)
-        if holder is not None and holder.shared != shared:
-            # The same value is waiting in a batch with other shared fields: that push must land first.
-            self._flush(holder)
-            holder = None
-        batch = self._open.get(shared)
-        if batch is None:
-            batch = self._open[shared] = _OpenBatch(shared)
         previous = self._last_op.get(item.value)
-        if previous is not None and not previous.done():
-            batch.after.add(previous)
+        after = {previous} if previous is not None and not previous.done() else set()
         progress.add()
-        batch.items[item.value] = item
-        batch.owners.setdefault(item.value, []).append(progress)
-        self._open_by_value[item.value] = batch
-        if len(batch.items) >= self.settings.batch_size:
-            self._flush(batch)
+        self._pending.add(item, shared, progress, after, time.monotonic())
 
     def _flush_due(self) -> None:
-        """Send partial batches when the pipe has room, when they are too old, or when too many
-        values are held back: full requests matter more than latency only while the budget is the
-        bottleneck."""
-        if not self._open:
+        """Form and send requests while a slot is free (see ``pending.choose``). Past
+        ``max_open_values`` pending, the stream waits for a slot, which then takes the fullest
+        group (at the finest level that fills a request, else the largest at the top level)."""
+        if not len(self._pending):
             return
-        now = time.monotonic()
         s = self.settings
-        for batch in [b for b in self._open.values() if now - b.created >= s.max_linger_seconds]:
-            self._flush(batch)
-        while self._open and len(self._open_by_value) > s.max_open_values:
-            self._flush(max(self._open.values(), key=lambda b: len(b.items)))
-        if self._busy():
-            return
-        ripe = [b for b in self._open.values() if now - b.created >= s.linger_seconds]
-        for batch in sorted(ripe, key=lambda b: -len(b.items)):
+        top = self.ladder.top
+        while len(self._pending) > s.max_open_values:
             if self._busy():
+                self._slot_freed.wait(0.05)
+                self._slot_freed.clear()
+                if self._stopped.is_set():
+                    raise Stopped()
+                continue
+            full = self._pending.full_group()
+            if full is not None:
+                self._send(*full)
+                continue
+            key = self._pending.largest(top)
+            if key is None:
                 break
-            self._flush(batch)
+            self._send(top, key)
+        while len(self._pending) and not self._busy():
+            now = time.monotonic()
+            choice = choose(
+                self._pending,
+                now,
+                s.linger_seconds,
+                s.max_linger_seconds,
+                self._meter.share(now),
+                s.idle_budget_share,
+            )
+            if choice is None:
+                return
+            self._send(*choice)
 
     def _busy(self) -> bool:
         with self._inflight_lock:
             return len(self._inflight) >= self.settings.max_in_flight
 
     def _flush_all(self) -> None:
-        for batch in list(self._open.values()):
-            self._flush(batch)
+        top = self.ladder.top
+        while (oldest := self._pending.oldest()) is not None:
+            self._send(top, oldest.keys[top])
 
-    def _flush(self, batch: _OpenBatch) -> None:
-        del self._open[batch.shared]
-        for value in batch.items:
-            if self._open_by_value.get(value) is batch:
-                del self._open_by_value[value]
+    def _send(self, level: Level, key: Hashable) -> None:
+        entries = self._pending.take(level, key, self.settings.batch_size)
+        if not entries:
+            return
+        batch = _OpenBatch(self.ladder.request_fields([e.fields for e in entries], level))
+        for entry in entries:
+            value = entry.item.value
+            batch.items[value] = entry.item
+            batch.owners[value] = entry.owners
+            batch.after.update(entry.after)
+            for name in coarsened_fields(entry.fields, batch.shared):
+                batch.coarsened.setdefault(name, []).append(value)
+        metrics.PUSH_REQUESTS_BY_LEVEL.labels(level.name.lower()).inc()
+        self._meter.note(time.monotonic())
         future = self._submit(self._push_batch, batch)
         for value in batch.items:
             self._last_op[value] = future
@@ -328,12 +358,13 @@ class DeliveryEngine:
             self._last_op = {v: f for v, f in self._last_op.items() if not f.done()}
 
     def _schedule_revoke(self, value: str, progress: _Progress) -> None:
-        holder = self._open_by_value.get(value)
-        if holder is not None:
-            self._flush(holder)
+        # A pending push of the value is superseded: its events complete with the revocation.
+        pending = self._pending.remove(value)
+        owners = [progress, *(pending.owners if pending else ())]
         previous = self._last_op.get(value)
         progress.add()
-        future = self._submit(self._revoke_value, value, previous, progress)
+        self._meter.note(time.monotonic())
+        future = self._submit(self._revoke_value, value, previous, owners)
         self._last_op[value] = future
         self._prune_last_ops()
 
@@ -360,6 +391,7 @@ class DeliveryEngine:
         with self._inflight_lock:
             self._inflight.discard(future)
         self._slots.release()
+        self._slot_freed.set()
 
     def _guarded(self, fn: Callable[..., None], *args: object) -> None:
         try:
@@ -453,30 +485,45 @@ class DeliveryEngine:
             if indicator_id:
                 self.ids.remember(value, indicator_id)
         metrics.VALUES_PUSHED.labels(batch.shared.type or "unknown").inc(accepted)
+        _count_coarsened(batch, rejected)
         for owners in batch.owners.values():
             for progress in owners:
                 progress.finish()
 
-    def _revoke_value(self, value: str, previous: Future[None] | None, progress: _Progress) -> None:
+    def _revoke_value(self, value: str, previous: Future[None] | None, owners: list[_Progress]) -> None:
         self._wait_for([previous])
         known = self.ids.take(value)
         ids: list[str] = []
         try:
             ids = [known] if known else self._until_acknowledged(partial(self.client.find_ids, value))
         except SekoiaValueRejected as exc:
-            self._revocation_rejected(progress, value, exc)
+            self._revocation_rejected(owners, value, exc)
         for sekoia_id in ids:
             try:
                 if self._until_acknowledged(partial(self.client.revoke, sekoia_id)):
                     metrics.VALUES_REVOKED.inc()
             except SekoiaValueRejected as exc:
-                self._revocation_rejected(progress, value, exc)
-        progress.finish()
+                self._revocation_rejected(owners, value, exc)
+        for progress in owners:
+            progress.finish()
 
     @staticmethod
-    def _revocation_rejected(progress: _Progress, value: str, exc: SekoiaValueRejected) -> None:
-        # Counted by the client. This one value stays as it is in Sekoia; the feed goes on.
+    def _revocation_rejected(owners: list[_Progress], value: str, exc: SekoiaValueRejected) -> None:
+        # Counted by the client. This one value stays as it is in Sekoia; the feed goes on. The
+        # revoking event comes first among the owners.
         log.warning(
             "revocation rejected by Sekoia",
-            extra={"indicator": progress.indicator, "value": value[:300], "reason": str(exc)[:300]},
+            extra={
+                "indicator": owners[0].indicator if owners else None,
+                "value": value[:300],
+                "reason": str(exc)[:300],
+            },
         )
+
+
+def _count_coarsened(batch: _OpenBatch, rejected: set[str]) -> None:
+    """Count the accepted values that went with a shared field coarser than their own."""
+    for name, values in batch.coarsened.items():
+        accepted = sum(1 for value in values if value not in rejected)
+        if accepted:
+            metrics.VALUES_COARSENED.labels(name).inc(accepted)

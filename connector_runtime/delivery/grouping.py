@@ -3,7 +3,8 @@
 Sekoia's structured add takes per-value only ``value`` and ``valid_from``; ``type``,
 ``valid_until``, ``kill_chain_phases`` and ``description`` are shared by the whole request. So
 values are grouped by those, and the settings decide how coarse ``valid_until`` and
-``description`` are (see ``DescriptionMode`` and ``ValidityGranularity`` in the config).
+``description`` are at full fidelity (see ``DescriptionMode`` and ``ValidityGranularity`` in the
+config). How much coarser a request may get under a backlog is ``coarsening.Ladder``'s business.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from connector_runtime.config import DescriptionMode, ValidityGranularity
+from connector_runtime.config import Coarsening, DescriptionMode, ValidityGranularity
 from connector_runtime.sekoia.models import SharedFields
 from connector_runtime.stream.events import opencti_url_of
 
@@ -79,11 +80,15 @@ class SharedFieldsPolicy:
         opencti_url: str,
         stream_id: str,
         connector_name: str,
+        max_coarsening: Coarsening = Coarsening.MERGED,
+        coarse_validity: ValidityGranularity = ValidityGranularity.MONTH,
     ) -> None:
         self.description_mode = description_mode
         self.validity = validity
         self.opencti_url = opencti_url
         self.stream_description = f"From OpenCTI live stream {stream_id} ({connector_name})"[:500]
+        self.max_coarsening = max_coarsening
+        self.coarse_validity = coarse_validity
 
     def for_value(self, indicator: Mapping[str, Any], value_type: str) -> SharedFields:
         """The shared fields a value of ``indicator`` is pushed with."""

@@ -10,6 +10,8 @@ from operator_helpers import raw_spec
 from sekoia_intel_operator import naming
 from sekoia_intel_operator.spec import parse_spec
 
+from connector_runtime.config import Coarsening, ValidityGranularity
+
 CRD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 
 
@@ -105,4 +107,15 @@ def test_schema_defaults_match_the_typed_spec() -> None:
     assert push["batchSize"]["default"] == parsed.push.batch_size
     assert (push["batchSize"]["minimum"], push["batchSize"]["maximum"]) == (1, 100)
     assert push["requestsPerSecond"]["default"] == parsed.push.requests_per_second
+    for field, attribute in (
+        ("maxCoarsening", "max_coarsening"),
+        ("validityGranularity", "validity_granularity"),
+        ("coarseValidity", "coarse_validity"),
+    ):
+        assert push[field]["default"] == getattr(parsed.push, attribute)
+        # The CRD and the runtime accept the same words: the runtime's enums are the reference.
+        assert push[field]["description"]
+    assert set(push["maxCoarsening"]["enum"]) == {c.value for c in Coarsening}
+    assert set(push["validityGranularity"]["enum"]) == {g.value for g in ValidityGranularity}
+    assert set(push["coarseValidity"]["enum"]) == {"hour", "day", "week", "month"}
     assert props["connector"]["properties"]["logLevel"]["default"] == parsed.connector.log_level

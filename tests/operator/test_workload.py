@@ -77,7 +77,12 @@ def test_env_uses_seed_names_and_secret_refs_only() -> None:
     spec = raw_spec(
         credentialsSecretRef={"name": "creds", "openctiTokenKey": "tok", "sekoiaApiKeyKey": "key"},
         sekoia={"collectionId": f"ioc-collection--{COLLECTION}", "url": "https://api.eu2.sekoia.io"},
-        push={"batchSize": 50, "requestsPerSecond": 2.5},
+        push={
+            "batchSize": 50,
+            "requestsPerSecond": 2.5,
+            "maxCoarsening": "widened",
+            "coarseValidity": "week",
+        },
         connector={"logLevel": "debug"},
         opencti={"url": "https://octi", "streamId": STREAM, "listenDelete": False},
     )
@@ -96,6 +101,9 @@ def test_env_uses_seed_names_and_secret_refs_only() -> None:
     assert env["SEKOIA_INTEL_IOC_COLLECTION_UUID"] == COLLECTION
     assert env["SEKOIA_INTEL_BATCH_SIZE"] == "50"
     assert env["SEKOIA_INTEL_REQUESTS_PER_SECOND"] == "2.5"
+    assert env["SEKOIA_INTEL_MAX_COARSENING"] == "widened"
+    assert env["SEKOIA_INTEL_COARSE_VALIDITY"] == "week"
+    assert env["SEKOIA_INTEL_VALIDITY_GRANULARITY"] == "exact"
     assert env["RUNTIME_HTTP_PORT"] == "8080"
     assert env["RUNTIME_STATUS_RESOURCE"] == "intel/feed"
     # Every env entry has either a literal value or a secretKeyRef, never an inline credential.

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from connector_runtime.config import ConfigError, DescriptionMode, ValidityGranularity, load_settings
+from connector_runtime.config import (
+    Coarsening,
+    ConfigError,
+    DescriptionMode,
+    ValidityGranularity,
+    load_settings,
+)
 
 UUID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427"
 SEED_ENV = {
@@ -38,7 +44,9 @@ def test_seed_environment_variables_work_unchanged() -> None:
     assert settings.batch_size == 100
     assert settings.requests_per_second == 5.0
     assert settings.description_mode is DescriptionMode.STREAM
-    assert settings.validity_granularity is ValidityGranularity.MONTH
+    assert settings.validity_granularity is ValidityGranularity.EXACT
+    assert settings.max_coarsening is Coarsening.MERGED
+    assert settings.coarse_validity is ValidityGranularity.MONTH
 
 
 def test_collection_id_accepts_the_prefixed_form() -> None:
@@ -74,6 +82,8 @@ def test_seed_config_yml_keys_work_and_environment_wins(tmp_path: Path) -> None:
         ({"SEKOIA_INTEL_BATCH_SIZE": "500"}, "SEKOIA_INTEL_BATCH_SIZE"),
         ({"SEKOIA_INTEL_REQUESTS_PER_SECOND": "fast"}, "SEKOIA_INTEL_REQUESTS_PER_SECOND"),
         ({"CONNECTOR_LOG_LEVEL": "loud"}, "CONNECTOR_LOG_LEVEL must be one of"),
+        ({"SEKOIA_INTEL_COARSE_VALIDITY": "none"}, "SEKOIA_INTEL_COARSE_VALIDITY must be one of hour, day"),
+        ({"SEKOIA_INTEL_MAX_COARSENING": "everything"}, "SEKOIA_INTEL_MAX_COARSENING is invalid"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(override: dict[str, str | None], expected: str) -> None:
