@@ -128,9 +128,10 @@ class SekoiaClient:
         tried: set[str] = set()
         while True:
             self._limiter.acquire(self._stop)
-            tried.add(self._form)
+            form = self._form
+            tried.add(form)
             try:
-                answer = self._send("check_collection", "GET", protocol.collection_path)
+                answer = self._send("check_collection", "GET", protocol.collection_path, form)
             except _TRANSIENT as exc:
                 raise SekoiaUnavailable(
                     f"cannot reach Sekoia at {protocol.safe_url(self.base_url)}: {describe(exc)}"
@@ -254,9 +255,12 @@ class SekoiaClient:
         data = None if json is None else _json.dumps(json, separators=(",", ":")).encode()
         while True:
             self._limiter.acquire(self._stop)
-            tried.add(self._form)
+            # Read once: another thread may switch the form meanwhile, and `tried` must name the
+            # form this request really used, or two threads could flip it back and forth for ever.
+            form = self._form
+            tried.add(form)
             try:
-                answer = self._send(operation, method, path_for, data=data, params=params)
+                answer = self._send(operation, method, path_for, form, data=data, params=params)
             except _TRANSIENT as exc:
                 cause = "timeout" if isinstance(exc, requests.Timeout) else "connection"
                 self._retry_after_wait(operation, cause, self._policy.backoff(attempt), type(exc).__name__)
@@ -294,12 +298,13 @@ class SekoiaClient:
         operation: str,
         method: str,
         path_for: PathFor,
+        form: str,
         *,
         data: bytes | None = None,
         params: Mapping[str, str] | None = None,
     ) -> _Answer:
-        """One HTTP exchange, with metrics. Transport errors propagate."""
-        url = self.base_url + path_for(protocol.path_id(self.collection_uuid, self._form))
+        """One HTTP exchange with the collection id in `form`, with metrics. Transport errors propagate."""
+        url = self.base_url + path_for(protocol.path_id(self.collection_uuid, form))
         headers = {"Authorization": f"Bearer {self._key}", "Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"

@@ -157,7 +157,11 @@ def test_an_unknown_collection_blocks_without_committing_until_it_exists(
     wait_until(lambda: sum(1 for r in sekoia.requests() if r["method"] == "POST") >= 3, 30, "retried writes")
     assert runtime.process.alive()  # a crash loop would replay, this waits
     assert _committed(opencti, connector_id) == before
-    assert any("SekoiaCollectionNotFound" in e["message"] for e in _error_lines(runtime.log()))
+    wait_until(
+        lambda: any("SekoiaCollectionNotFound" in e["message"] for e in _error_lines(runtime.log())),
+        30,
+        "an ERROR line naming SekoiaCollectionNotFound",
+    )
 
     sekoia.add_collection(missing)
     wait_until(
