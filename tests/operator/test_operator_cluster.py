@@ -785,7 +785,9 @@ def test_an_image_outside_the_allowlist_is_stalled_without_a_deployment(
     # An allowlisted image runs.
     create(api, namespace, manifest("ok", collection(), runtime={"image": "registry.corp/sis/runtime:2"}))
     wait_condition(api, namespace, "ok", "Ready", "True", "Synchronizing", op)
-    assert [d.metadata.name for d in deployments(api, namespace)] == ["sis-ok"]
+    assert [d.metadata.name for d in deployments(api, namespace)] == [
+        naming.child_name(namespace, "ok", get(api, namespace, "ok")["metadata"]["uid"])
+    ]
 
     # A running resource whose spec moves outside the allowlist loses its runtime.
     patch_spec(api, namespace, "ok", {"runtime": {"image": "evil.example/miner:1"}})
@@ -841,7 +843,9 @@ def test_each_runtime_gets_its_network_policy(
     uid = create(api, namespace, body)["metadata"]["uid"]
     wait_condition(api, namespace, "feed", "Ready", "True", "Synchronizing", op)
     pol = json.loads(
-        cluster.kubectl("-n", namespace, "get", "networkpolicy", "sis-feed", "-o", "json").stdout
+        cluster.kubectl(
+            "-n", namespace, "get", "networkpolicy", naming.child_name(namespace, "feed", uid), "-o", "json"
+        ).stdout
     )
     assert pol["metadata"]["ownerReferences"][0]["uid"] == uid
     spec = pol["spec"]
