@@ -10,6 +10,7 @@ CREDENTIALS_LABEL = "sync.sekoia-intel.dev/credentials"
 #: emulators listen on http://127.0.0.1, so every operator the test bed starts widens them this far.
 LOCAL_POLICY_FLAGS = (
     "--allow-opencti-scheme=http",
+    "--allow-opencti-scheme=https",
     "--allow-sekoia-url=http://127.0.0.1:*",
     "--allow-loopback",
 )

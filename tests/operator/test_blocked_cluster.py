@@ -12,6 +12,7 @@ import pytest
 from test_operator_cluster import (  # noqa: F401  (fixtures are used by name)
     Operator,
     api,
+    child,
     collection,
     condition,
     crd,
@@ -62,7 +63,7 @@ def test_a_runtime_whose_writes_are_redirected_makes_the_resource_stalled(
     wait_condition(api, namespace, "feed", "Ready", "True", "Synchronizing", op)
 
     # The runtime runs outside the (kwok) Pod, with the identity the operator gave the resource.
-    token = cluster.token_for(namespace, "sis-feed")
+    token = cluster.token_for(namespace, child(api, namespace, "feed"))
     kubeconfig = cluster.kubeconfig_for_token(token, tmp_path / "runtime.kubeconfig")
     location = f"{sekoia.base_url}/api{protocol.API_PREFIX}/{COLLECTION}/indicators"
     sekoia.set_faults(redirect_location=location)

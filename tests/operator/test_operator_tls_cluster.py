@@ -27,6 +27,7 @@ from testbed.controlplane.certs import make_self_signed
 from testbed.demo.kubelet import plan_from_deployment, run_container
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
 from testbed.emulators.sekoia.server import SekoiaEmulator
+from testbed.manifests import LOCAL_POLICY_FLAGS
 from testbed.processes import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -57,7 +58,7 @@ def test_a_waiver_runs_unverified_but_says_so_and_a_ca_bundle_is_mounted(
         60,
         "the Warning Event about the waiver",
     )
-    dep = api["apps"].read_namespaced_deployment("sis-feed", namespace)
+    dep = api["apps"].read_namespaced_deployment(base.child(api, namespace, "feed"), namespace)
     pod = dep.spec.template.spec
     env = {e.name: e.value for e in pod.containers[0].env}
     assert env["OPENCTI_SSL_VERIFY"] == "false" and env["SEKOIA_INTEL_SSL_VERIFY"] == "true"
@@ -122,7 +123,7 @@ def test_a_key_with_a_newline_is_refused_naming_the_key_and_leaks_nowhere(
         60,
         "the Warning Event naming the key",
     )
-    dep = api["apps"].read_namespaced_deployment("sis-feed", namespace)
+    dep = api["apps"].read_namespaced_deployment(base.child(api, namespace, "feed"), namespace)
     assert dep.spec.replicas == 0  # nothing starts with a credential that cannot work
 
     forms = [
@@ -211,7 +212,8 @@ def test_an_unverifiable_opencti_certificate_reaches_the_status_and_the_ca_bundl
     sekoia.start()
     containers: list[Any] = []
     try:
-        op = start_operator()
+        # The emulators listen on loopback, which the operator's default policy refuses.
+        op = start_operator(*LOCAL_POLICY_FLAGS)
         create_secret(api, namespace)
         body = manifest("feed", coll)
         body["spec"]["opencti"]["url"] = opencti.base_url
@@ -222,7 +224,9 @@ def test_an_unverifiable_opencti_certificate_reaches_the_status_and_the_ca_bundl
         # The real runtime, run from the Deployment the operator wrote, refuses the certificate.
         pod = _running_pod_with(api, namespace, None)
         first = run_container(
-            cluster, plan_from_deployment(cluster, namespace, "sis-feed"), tmp_path / "run-1"
+            cluster,
+            plan_from_deployment(cluster, namespace, base.child(api, namespace, "feed")),
+            tmp_path / "run-1",
         )
         containers.append(first)
         assert first.process.popen is not None
@@ -247,7 +251,9 @@ def test_an_unverifiable_opencti_certificate_reaches_the_status_and_the_ca_bundl
         )
         _running_pod_with(api, namespace, "opencti-ca")
         second = run_container(
-            cluster, plan_from_deployment(cluster, namespace, "sis-feed"), tmp_path / "run-2"
+            cluster,
+            plan_from_deployment(cluster, namespace, base.child(api, namespace, "feed")),
+            tmp_path / "run-2",
         )
         containers.append(second)
         second.wait_ready(timeout=90)
