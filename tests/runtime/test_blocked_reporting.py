@@ -8,7 +8,7 @@ import requests
 
 from connector_runtime.delivery.positions import PositionTracker
 from connector_runtime.health import Health
-from connector_runtime.progress import StatusApi, progress_snapshot
+from connector_runtime.progress import BearerToken, StatusApi, progress_snapshot
 from testbed.emulators.sekoia.pytest_fixtures import LOCAL_NO_PROXY, running_emulator
 
 
@@ -54,7 +54,7 @@ def test_status_reporting_never_follows_a_redirect(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("NO_PROXY", LOCAL_NO_PROXY)
     with running_emulator() as elsewhere, running_emulator() as server:
         server.set_faults(redirect_location=f"{elsewhere.base_url}/steal", redirect_scope="all")
-        api = StatusApi(server.base_url, {"Authorization": "Bearer sa-token-x"}, True, None)
+        api = StatusApi(server.base_url, BearerToken(lambda: ("sa-token-x", [])), True, None)
         with pytest.raises(requests.HTTPError) as info:
             api.patch_status("ns", "feed", {"status": {"progress": {}}})
         assert "redirected (301)" in str(info.value)
