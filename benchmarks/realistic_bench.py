@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ if str(HERE) not in sys.path:
 import runtime_bench as rb  # noqa: E402
 
 from testbed.emulators.opencti.emulator import OpenCTIEmulator  # noqa: E402
-from testbed.feedmix import build_realistic, describe  # noqa: E402
+from testbed.feedmix import Mix, build_realistic, describe  # noqa: E402
 from testbed.processes import wait_until  # noqa: E402
 from testbed.runtime_process import RuntimeProcess, runtime_env  # noqa: E402
 from testbed.workload import Operation, emit  # noqa: E402
@@ -168,9 +169,11 @@ class _Stack:
         return result
 
 
-def bulk(events: int, latency: float, workdir: Path, extra_env: dict[str, str]) -> dict[str, Any]:
+def bulk(
+    events: int, latency: float, workdir: Path, extra_env: dict[str, str], mix: Mix | None = None
+) -> dict[str, Any]:
     """Every event in the stream before the runtime starts; wait for the exact collection."""
-    work = build_realistic(events, seed=14)
+    work = build_realistic(events, seed=14, mix=mix or Mix())
     expected = work.expected_values()
     stack = _Stack(workdir, latency, extra_env)
     try:
@@ -284,6 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--label", default="after", help="what code was measured (before/after)")
     parser.add_argument(
+        "--expire-share",
+        type=float,
+        default=Mix().expire_share,
+        help="share of bulk events that expire an indicator (each costs a revocation request)",
+    )
+    parser.add_argument(
         "--env", action="append", default=[], help="extra runtime variable NAME=VALUE (repeatable)"
     )
     parser.add_argument(
@@ -302,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         "sekoia_rate_limiter": "5 requests/s, bucket",
         "budget_values_per_second": rb.BUDGET_VALUES_PER_SECOND,
         "runtime_env": extra,
+        "expire_share": args.expire_share,
         "targets": dict(TARGETS),
         "scenarios": {},
     }
@@ -309,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=f"sis-{name}-") as tmp:
             began = time.monotonic()
             if name == "bulk":
-                figures = bulk(args.events, args.latency, Path(tmp), extra)
+                mix = replace(Mix(), expire_share=args.expire_share)
+                figures = bulk(args.events, args.latency, Path(tmp), extra, mix)
             elif name.startswith("live-"):
                 rate = float(name.split("-", 1)[1])
                 figures = live(name, rate, int(rate * args.live_seconds), args.latency, Path(tmp), extra)

@@ -18,6 +18,7 @@ AFTER_JSON = "runtime-realistic.json"
 BEFORE_JSON = "runtime-realistic-before.json"
 UNIFORM_BEFORE_JSON = "runtime-uniform-before.json"
 WIDENED_JSON = "runtime-realistic-widened.json"
+NO_EXPIRY_JSON = "runtime-realistic-no-expiry.json"
 CHARTS = {
     "values_per_request": "realistic-values-per-request.png",
     "throughput": "realistic-throughput.png",
@@ -268,6 +269,17 @@ def render(directory: Path, drawn: dict[str, Path | None]) -> str:
             f"the pending values into many small groups (`{WIDENED_JSON}`"
             + (f"; {widened_doc['note']}" if widened_doc.get("note") else "")
             + ").",
+        ]
+    no_expiry = _scenario(results.read_json(directory / NO_EXPIRY_JSON) or {}, "bulk")
+    if no_expiry:
+        lines += [
+            "",
+            f"The same mix without expirations (`--expire-share 0`, `{NO_EXPIRY_JSON}`): "
+            f"{_cell(no_expiry.get('values_per_second'))} values/s "
+            f"({_cell(no_expiry.get('share_of_budget'))} of the budget), "
+            f"{_cell(no_expiry.get('push_requests_per_value'))} push requests per value, "
+            f"peak RSS {_cell(no_expiry.get('peak_rss_mb'))} MB, {no_expiry.get('lost', 'n/a')} lost: "
+            "with expirations, their revocations (no bulk revoke exists) take most of the requests.",
         ]
     projection_after = (after or {}).get("projection_500k_minutes")
     projection_before = (before or {}).get("projection_500k_minutes")

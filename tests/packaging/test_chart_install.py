@@ -365,6 +365,24 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
             "may only write Deployments labelled app.kubernetes.io/managed-by=sekoia-intel-operator",
             "a runtime Pod may only use the annotations, tolerations, priority class",
         ]
+        # The API server loads a new ValidatingAdmissionPolicy asynchronously (type-checking, then
+        # its informer): wait until it judges a server-side dry run before asserting.
+        wait_until(
+            lambda: (
+                messages[0]
+                in cluster.kubectl(
+                    f"--as={sa}",
+                    "apply",
+                    "--dry-run=server",
+                    "-f",
+                    "-",
+                    input=json.dumps(refused[0]),
+                    check=False,
+                ).stderr
+            ),
+            60,
+            "the ValidatingAdmissionPolicy to be in effect",
+        )
         for body, message in zip(refused, messages, strict=True):
             done = cluster.kubectl(f"--as={sa}", "apply", "-f", "-", input=json.dumps(body), check=False)
             assert done.returncode != 0 and message in done.stderr, done.stderr
