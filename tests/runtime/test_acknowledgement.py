@@ -23,11 +23,13 @@ from testbed.workload import build_workload, emit, make_indicator
 FAST = {"SEKOIA_INTEL_MAX_BACKOFF_SECONDS": "1"}
 
 
-def _committed(opencti: OpenCTIEmulator, connector_id: str) -> str | None:
+def _committed(opencti: OpenCTIEmulator, connector_id: str) -> str:
+    """The committed stream position; "0-0" (the stream's start) until the runtime saved a state,
+    which it may do at any moment after start-up with that same position."""
     state = opencti.connector_state(connector_id)
     if isinstance(state, str):
         state = json.loads(state)
-    return (state or {}).get("start_from")
+    return (state or {}).get("start_from") or "0-0"
 
 
 def _error_lines(log: str) -> list[dict]:
