@@ -65,7 +65,7 @@ def test_lint_and_template_each_mode(mode: str) -> None:
 def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert() -> None:
     objs = render()
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--all-namespaces" in args and "--peering=rel-sekoia-intel-sync" in args
+    assert "--all-namespaces" in args and "--peering=sis-system-rel-sekoia-intel-sync" in args
     assert "--claims-namespace=sis-system" in args
     cluster_role, secrets_role = find(objs, "ClusterRole")
     resources = {r for rule in _rules(cluster_role) for r in rule["resources"]}
@@ -77,7 +77,7 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
         cluster_role["metadata"]["name"]
     ]
     assert [r["metadata"]["name"] for r in find(objs, "Role")] == ["rel-sekoia-intel-sync-claims"]
-    assert find(objs, "ClusterKopfPeering", "rel-sekoia-intel-sync")
+    assert find(objs, "ClusterKopfPeering", "sis-system-rel-sekoia-intel-sync")
 
     # The caBundle the API server trusts must have signed the certificate the operator serves,
     # for the name the API server dials (service.namespace.svc).
@@ -140,7 +140,7 @@ def test_rbac_is_least_privilege(mode: str) -> None:
             assert "validatingwebhookconfigurations" not in rule["resources"], rule
             # Writes to peering objects are limited to this release's own.
             if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]:
-                assert rule["resourceNames"] == ["rel-sekoia-intel-sync"]
+                assert rule["resourceNames"] == ["sis-system-rel-sekoia-intel-sync"]
     (claims,) = [r for r in find(objs, "Role") if r["metadata"]["name"].endswith("-claims")]
     assert _rules(claims) == [
         {
@@ -315,3 +315,54 @@ def test_webhook_answers_only_the_api_servers_client_certificate() -> None:
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--webhook-insecure-no-client-auth" in args
     assert not any(a.startswith("--webhook-client") for a in args)
+
+
+CLUSTER_SCOPED = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterKopfPeering",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+
+
+def _identities(objs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every object a release owns (the shared CRDs excepted)."""
+    return {
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+        for o in objs
+        if o["kind"] != "CustomResourceDefinition"
+    }
+
+
+@pytest.mark.parametrize("mode", ["default", "ha", "cert-manager", "namespaced"])
+def test_same_release_name_in_two_namespaces_does_not_collide(mode: str) -> None:
+    """`helm install rel` in two namespaces: no object of one release is an object of the other."""
+    values = dict(MODES[mode])
+    first, second = (
+        render(values, namespace="ns-one"),
+        render(
+            {**values, **({"watchNamespaces": "{team-c}"} if "watchNamespaces" in values else {})},
+            namespace="ns-two",
+        ),
+    )
+    assert {o["kind"] for o in first if o["kind"] in CLUSTER_SCOPED}, "nothing cluster-scoped rendered"
+    assert not _identities(first) & _identities(second)
+    for objs, namespace in ((first, "ns-one"), (second, "ns-two")):
+        for obj in objs:
+            if obj["kind"] in CLUSTER_SCOPED:
+                assert obj["metadata"]["name"].startswith(f"{namespace}-rel-"), obj["metadata"]
+        # The operator joins, and may write, exactly the peering object its release renders.
+        args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+        (peering,) = [a.split("=", 1)[1] for a in args if a.startswith("--peering=")]
+        peerings = find(objs, "ClusterKopfPeering") + find(objs, "KopfPeering")
+        assert peerings and {p["metadata"]["name"] for p in peerings} == {peering}
+        written = {
+            name
+            for role in find(objs, "ClusterRole") + find(objs, "Role")
+            for rule in _rules(role)
+            if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]
+            for name in rule["resourceNames"]
+        }
+        assert written == {peering}

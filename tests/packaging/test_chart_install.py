@@ -233,14 +233,16 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
 
     op = ChartOperator(cluster, release_ns, name, name, tmp_path)
     try:
-        assert f"--namespace={watched}" in op.args and f"--peering={name}" in op.args
+        assert f"--namespace={watched}" in op.args and f"--peering={release_ns}-{name}" in op.args
         wait_for(cluster, watched, "sis/apt-feed", "Ready", op)
         obj = get_sync(cluster, watched, "apt-feed")
         assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
         assert (compute(obj), argo(obj)[0]) == ("Current", "Healthy")
         runtime = deployment(cluster, watched, obj["status"]["runtime"]["deploymentName"])
         assert runtime["spec"]["template"]["spec"]["containers"][0]["image"] == op.image  # one image
-        peering = json.loads(cluster.kubectl("-n", watched, "get", "kopfpeering", name, "-o", "json").stdout)
+        peering = json.loads(
+            cluster.kubectl("-n", watched, "get", "kopfpeering", f"{release_ns}-{name}", "-o", "json").stdout
+        )
         assert "chart-operator-0" in (peering.get("status") or {}), "the operator did not join its peering"
 
         # What this identity must be refused.
@@ -303,7 +305,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
     assert spec["replicas"] == 2
     assert f"--namespace={later}" in spec["template"]["spec"]["containers"][0]["args"]
     cluster.kubectl("-n", later, "get", "role", name)
-    cluster.kubectl("-n", later, "get", "kopfpeering", name)
+    cluster.kubectl("-n", later, "get", "kopfpeering", f"{release_ns}-{name}")
     assert can_i(cluster, f"system:serviceaccount:{release_ns}:{name}", "-n", later, "get", "secrets")
 
     # Uninstall: the operator and its RBAC go; the CRD, the resources and their runtimes stay.
@@ -347,7 +349,7 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert not can_i(cluster, sa, "-n", elsewhere, "create", "leases.coordination.k8s.io")
         assert not can_i(cluster, sa, "-n", elsewhere, "delete", "secrets")
         assert not can_i(cluster, sa, "create", "validatingwebhookconfigurations")
-        assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{name}")
+        assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{release_ns}-{name}")
         assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
 
         # RBAC lets this identity create Deployments anywhere; the chart's ValidatingAdmissionPolicy
@@ -433,7 +435,7 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
     assert cluster.kubectl(
         "get", "validatingwebhookconfiguration", f"{release_ns}-{name}", check=False
     ).returncode
-    assert cluster.kubectl("get", "clusterkopfpeering", name, check=False).returncode
+    assert cluster.kubectl("get", "clusterkopfpeering", f"{release_ns}-{name}", check=False).returncode
 
 
 def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(
