@@ -43,6 +43,20 @@ def _rules(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list(obj.get("rules") or [])
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def _aggregated(role: dict[str, Any]) -> set[str]:
+    """The built-in roles (view, edit, admin) this ClusterRole is folded into."""
+    labels = role["metadata"].get("labels") or {}
+    return {k.removeprefix(AGGREGATE) for k, v in labels.items() if k.startswith(AGGREGATE) and v == "true"}
+
+
+def _operator_cluster_roles(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles for the operator's identity (not the ones aggregated into user roles)."""
+    return [r for r in find(objs, "ClusterRole") if not _aggregated(r)]
+
+
 def test_chart_crd_is_the_same_file_as_deploy_crds() -> None:
     chart_copy = CHART / "crds" / CRD.name
     assert chart_copy.read_bytes() == CRD.read_bytes(), "run `make chart-crds` after editing deploy/crds"
@@ -67,7 +81,7 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" in args and "--peering=sis-system-rel-sekoia-intel-sync" in args
     assert "--claims-namespace=sis-system" in args
-    cluster_role, secrets_role = find(objs, "ClusterRole")
+    cluster_role, secrets_role = _operator_cluster_roles(objs)
     resources = {r for rule in _rules(cluster_role) for r in rule["resources"]}
     assert {"sekoiaintelsyncs", "deployments", "networkpolicies", "clusterkopfpeerings"} <= resources
     # No cluster-wide Secret access: the Secret reader exists but nothing binds it.
@@ -95,7 +109,7 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
 
 def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
     objs = render(MODES["namespaced"])
-    cluster_role, secrets_role = find(objs, "ClusterRole")
+    cluster_role, secrets_role = _operator_cluster_roles(objs)
     assert secrets_role["metadata"]["name"].endswith("-secrets")
     assert len(find(objs, "ClusterRoleBinding")) == 1  # the Secret reader stays unbound
     assert _rules(cluster_role) == [
@@ -366,3 +380,33 @@ def test_same_release_name_in_two_namespaces_does_not_collide(mode: str) -> None
             for name in rule["resourceNames"]
         }
         assert written == {peering}
+
+
+def test_users_with_the_built_in_roles_get_matching_rights_on_sekoiaintelsyncs() -> None:
+    """view reads; edit and admin also write the resource; nobody but the operator writes status."""
+    objs = render()
+    aggregated = [r for r in find(objs, "ClusterRole") if _aggregated(r)]
+    by_role: dict[str, set[str]] = {"view": set(), "edit": set(), "admin": set()}
+    for role in aggregated:
+        assert role["metadata"]["name"].startswith("sis-system-rel-sekoia-intel-sync-")
+        verbs = set()
+        for rule in _rules(role):
+            assert rule["apiGroups"] == ["sync.sekoia-intel.dev"] and rule["resources"] == [
+                "sekoiaintelsyncs"
+            ]
+            assert "resourceNames" not in rule
+            verbs |= set(rule["verbs"])
+        for target in _aggregated(role):
+            by_role[target] |= verbs
+    assert by_role["view"] == {"get", "list", "watch"}
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    assert by_role["edit"] == by_role["admin"] == {"get", "list", "watch"} | writes
+    # The operator's own ClusterRole is untouched and bound; the aggregated ones are bound by nobody.
+    bound = {b["roleRef"]["name"] for b in find(objs, "ClusterRoleBinding")}
+    assert not bound & {r["metadata"]["name"] for r in aggregated}
+
+    read_only = [r for r in find(render({"rbac.aggregateToEdit": "false"}), "ClusterRole") if _aggregated(r)]
+    assert [set(rule["verbs"]) for r in read_only for rule in _rules(r)] == [{"get", "list", "watch"}]
+    none = render({"rbac.aggregateToEdit": "false", "rbac.aggregateToView": "false"})
+    assert not [r for r in find(none, "ClusterRole") if _aggregated(r)]
+    assert not [r for r in find(render({"rbac.create": "false"}), "ClusterRole") if _aggregated(r)]
