@@ -72,6 +72,8 @@ def test_every_property_has_a_description() -> None:
         ".status.conditions[].reason",
     ):
         assert must in paths
+    # The API server refuses anything but `type: object` on metadata (ObjectMeta has its own docs).
+    assert paths.pop(".metadata") == {"type": "object"}
     missing = sorted(path for path, node in paths.items() if not str(node.get("description", "")).strip())
     assert not missing, f"properties without a description: {missing}"
     objects_in_arrays = [
@@ -79,6 +81,25 @@ def test_every_property_has_a_description() -> None:
     ]
     for path in objects_in_arrays:
         assert paths[path]["items"].get("description"), f"{path}[] has no description"
+
+
+#: The structural-schema keywords this CRD uses; anything else is a typo (e.g. a comma inside a
+#: flow-style description starts a new key) that the API server's strict decoding refuses.
+SCHEMA_KEYWORDS = {
+    "type", "description", "properties", "required", "items", "additionalProperties", "default", "enum",
+    "maxLength", "minLength", "pattern", "maximum", "minimum", "exclusiveMinimum", "maxItems",
+    "maxProperties", "format", "nullable", "anyOf", "x-kubernetes-validations",
+    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+}  # fmt: skip
+
+
+def test_every_schema_node_uses_only_schema_keywords() -> None:
+    schema = _schema()
+    for path, node in [("", schema), *_properties(schema)]:
+        unknown = set(node) - SCHEMA_KEYWORDS
+        assert not unknown, f"{path or '<root>'}: not a schema keyword: {sorted(unknown)}"
+        assert isinstance(node.get("description", ""), str), path
 
 
 def _columns() -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from cryptography import x509
 from kstatus_rules import compute
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from packaging_helpers import CHART, EXAMPLES, ArgoHealth
+from packaging_helpers import CHART, CRD, EXAMPLES, ArgoHealth
 
 from testbed.processes import ManagedProcess, free_port, wait_until
 
@@ -484,3 +484,48 @@ def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(
         line for line in op.full_log().splitlines() if "denied request" in line or "forbidden" in line.lower()
     ]
     assert not [line for line in refusals if "secrets" not in line], refusals
+
+
+def test_built_in_view_and_edit_roles_cover_sekoiaintelsyncs_and_explain_describes_them(
+    cluster: Any, make_namespace: Callable[..., str]
+) -> None:
+    """The chart's aggregated ClusterRoles, folded by the real controller-manager into `view`/`edit`."""
+    release_ns, team = make_namespace(), make_namespace()
+    crd = f"customresourcedefinition/{PLURAL}.{GROUP}"
+    if cluster.kubectl("get", crd, check=False).returncode:  # a release may have installed it already
+        cluster.kubectl("create", "-f", str(CRD))
+    cluster.kubectl("wait", "--for=condition=Established", crd, f"--timeout={WAIT}s")
+    # The API server publishes the schema's descriptions: `kubectl explain` has something to say.
+    wait_until(
+        lambda: (
+            "summed over the live runtime Pods"
+            in cluster.kubectl("explain", f"{PLURAL}.status.runtime.restarts", check=False).stdout
+        ),
+        WAIT,
+        "kubectl explain to show the CRD's field descriptions",
+    )
+    rendered = cluster.helm(
+        "template", "agg", str(CHART), "-n", release_ns, "--show-only", "templates/aggregated-roles.yaml"
+    ).stdout
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(rendered) if d]
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        cluster.kubectl("-n", team, "create", "rolebinding", "viewer", "--clusterrole=view", "--user=vera")
+        cluster.kubectl("-n", team, "create", "rolebinding", "editor", "--clusterrole=edit", "--user=ed")
+        resource = f"{PLURAL}.{GROUP}"
+        for user, verb in (("vera", "list"), ("ed", "create"), ("ed", "delete")):
+            wait_until(
+                lambda u=user, v=verb: can_i(cluster, u, "-n", team, v, resource),
+                WAIT,
+                f"{user} may {verb} {resource} (role aggregation)",
+            )
+        assert can_i(cluster, "vera", "-n", team, "get", resource)
+        assert can_i(cluster, "vera", "-n", team, "watch", resource)
+        for verb in ("create", "update", "patch", "delete"):
+            assert not can_i(cluster, "vera", "-n", team, verb, resource), verb
+        # Status belongs to the operator and the runtime, even for `edit`.
+        assert not can_i(cluster, "ed", "-n", team, "patch", resource, "--subresource=status")
+        # Namespaced grants stay in their namespace.
+        assert not can_i(cluster, "ed", "-n", release_ns, "create", resource)
+    finally:
+        cluster.kubectl("delete", "clusterrole", *names, check=False)
