@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -410,3 +413,104 @@ def test_users_with_the_built_in_roles_get_matching_rights_on_sekoiaintelsyncs()
     none = render({"rbac.aggregateToEdit": "false", "rbac.aggregateToView": "false"})
     assert not [r for r in find(none, "ClusterRole") if _aggregated(r)]
     assert not [r for r in find(render({"rbac.create": "false"}), "ClusterRole") if _aggregated(r)]
+
+
+def _container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _handler(probe: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in probe.items() if k in ("httpGet", "tcpSocket", "exec", "grpc")}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_liveness_and_readiness_probe_different_things(mode: str) -> None:
+    """Liveness: kopf's own endpoint. Readiness: what the Pod's Services route to (kube-score's
+    identical-probes critical)."""
+    objs = render(MODES[mode])
+    container = _container(objs)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+    assert _handler(liveness) == {"httpGet": {"path": "/healthz", "port": "liveness"}}
+    assert _handler(liveness) != _handler(readiness)
+    if find(objs, "ValidatingWebhookConfiguration"):
+        assert _handler(readiness) == {"tcpSocket": {"port": "webhook"}}
+        (service,) = [s for s in find(objs, "Service") if s["metadata"]["name"].endswith("-webhook")]
+        assert service["spec"]["ports"][0]["targetPort"] in ("webhook", ports["webhook"])
+    else:
+        assert _handler(readiness) == {"httpGet": {"path": "/metrics", "port": "metrics"}}
+    assert set(ports) >= {"liveness", "metrics"}
+    # A restart is the slower, more tolerant decision.
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > (
+        readiness["periodSeconds"] * readiness["failureThreshold"]
+    )
+
+
+def test_resources_bound_memory_and_ephemeral_storage_but_not_cpu() -> None:
+    resources = _container(render())["resources"]
+    assert set(resources["requests"]) == {"cpu", "memory", "ephemeral-storage"}
+    assert set(resources["limits"]) == {"memory", "ephemeral-storage"}  # no CPU limit: README explains
+    tmp = [v for v in _deployment(render())["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"]
+    assert tmp[0]["emptyDir"]["sizeLimit"] == "64Mi"  # within the ephemeral-storage limit (256Mi)
+
+
+def test_ha_replicas_prefer_different_nodes() -> None:
+    def affinity(values: dict[str, str]) -> Any:
+        return _deployment(render(values))["spec"]["template"]["spec"].get("affinity")
+
+    assert affinity({}) is None  # one replica: nothing to spread
+    (term,) = affinity(MODES["ha"])["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    selector = _deployment(render(MODES["ha"]))["spec"]["selector"]["matchLabels"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    # The user's own affinity wins, unchanged.
+    own = affinity({**MODES["ha"], "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                    ".nodeSelectorTerms[0].matchExpressions[0].key": "pool",
+                    "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                    ".nodeSelectorTerms[0].matchExpressions[0].operator": "Exists"})  # fmt: skip
+    assert set(own) == {"nodeAffinity"}
+
+
+def _notes(tmp_path: Path, values: dict[str, str]) -> str:
+    """NOTES.txt as `helm install` prints it. `helm template` skips NOTES.txt, so a copy of the chart
+    renders the same text through `tpl` into a ConfigMap."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy, dirs_exist_ok=True)
+    (copy / "templates" / "NOTES.txt").rename(copy / "notes-source.txt")
+    (copy / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data:\n  notes: {{ tpl (.Files.Get "notes-source.txt") . | quote }}\n'
+    )
+    out = helm(
+        "template",
+        "rel",
+        str(copy),
+        "-n",
+        "sis-system",
+        "--show-only",
+        "templates/zz-notes.yaml",
+        *set_args(values),
+    ).stdout
+    return str(yaml.safe_load(out)["data"]["notes"])
+
+
+def test_chart_metadata_and_notes_work_for_a_packaged_chart(tmp_path: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["icon"].startswith("https://") and chart["maintainers"][0]["name"]
+    assert chart["icon"].endswith("/docs/assets/icon.svg")
+    assert (CHART.parents[2] / "docs" / "assets" / "icon.svg").read_text().startswith("<svg")
+    # What `helm package` ships: NOTES may name nothing outside it (no deploy/..., no crds/ path to cd into).
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("sekoia-intel-sync-*.tgz")
+    with tarfile.open(package) as tar:
+        shipped = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert "crds/sekoiaintelsyncs.yaml" in shipped and "templates/NOTES.txt" in shipped
+    for values in ({}, MODES["namespaced"], MODES["cert-manager"]):
+        notes = _notes(tmp_path / "notes", values)
+        assert "apt-feed" in notes  # rendered, not empty
+        assert "deploy/" not in notes and "-f crds/" not in notes, notes
+        assert (
+            f"helm show crds <chart> --version {chart['version']} | kubectl apply --server-side -f -" in notes
+        )
+        assert chart["home"] in notes
