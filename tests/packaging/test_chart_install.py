@@ -100,6 +100,14 @@ def can_i(cluster: Any, sa: str, *args: str) -> bool:
     return done.stdout.strip() == "yes"
 
 
+def ensure_crd(cluster: Any) -> None:
+    """The CRD from deploy/crds, unless a release of an earlier test installed it already."""
+    crd = f"customresourcedefinition/{PLURAL}.{GROUP}"
+    if cluster.kubectl("get", crd, check=False).returncode:
+        cluster.kubectl("create", "-f", str(CRD))
+    cluster.kubectl("wait", "--for=condition=Established", crd, f"--timeout={WAIT}s")
+
+
 def apply_examples(cluster: Any, tmp_path: Path, namespace: str) -> None:
     """deploy/examples through an overlay that only moves it to `namespace` (kubectl apply -k)."""
     overlay = tmp_path / "overlay"
@@ -491,10 +499,7 @@ def test_built_in_view_and_edit_roles_cover_sekoiaintelsyncs_and_explain_describ
 ) -> None:
     """The chart's aggregated ClusterRoles, folded by the real controller-manager into `view`/`edit`."""
     release_ns, team = make_namespace(), make_namespace()
-    crd = f"customresourcedefinition/{PLURAL}.{GROUP}"
-    if cluster.kubectl("get", crd, check=False).returncode:  # a release may have installed it already
-        cluster.kubectl("create", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", crd, f"--timeout={WAIT}s")
+    ensure_crd(cluster)
     # The API server publishes the schema's descriptions: `kubectl explain` has something to say.
     wait_until(
         lambda: (
@@ -529,3 +534,47 @@ def test_built_in_view_and_edit_roles_cover_sekoiaintelsyncs_and_explain_describ
         assert not can_i(cluster, "ed", "-n", release_ns, "create", resource)
     finally:
         cluster.kubectl("delete", "clusterrole", *names, check=False)
+
+
+def test_kubectl_get_is_narrow_and_wide_shows_the_ids_and_the_message(
+    cluster: Any, make_namespace: Callable[..., str]
+) -> None:
+    """The API server's table for `kubectl get sis`, with the status an operator writes."""
+    ensure_crd(cluster)
+    team = make_namespace()
+    cluster.kubectl("-n", team, "apply", "-f", str(EXAMPLES / "sekoiaintelsync.yaml"))
+    message = "runtime is running and synchronising into https://api.sekoia.io/0a1b2c3d"
+    status = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Synchronizing",
+                    "message": message,
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+            "progress": {"valuesPushed": 107, "lagSeconds": 0.5},
+        }
+    }
+    cluster.kubectl(
+        "-n",
+        team,
+        "patch",
+        f"{PLURAL}/apt-feed",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )
+    header, row = cluster.kubectl("-n", team, "get", "sis").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "REASON", "PUSHED", "LAG", "AGE"]
+    assert row.split()[:5] == ["apt-feed", "True", "Synchronizing", "107", "0.5"]
+    assert len(row) < 80, row  # was ~170 with both ids
+    header, row = cluster.kubectl("-n", team, "get", "sis", "-o", "wide").stdout.splitlines()
+    assert header.split() == [
+        "NAME", "READY", "REASON", "PUSHED", "LAG", "SUSPENDED", "STREAM", "COLLECTION", "MESSAGE", "AGE",
+    ]  # fmt: skip
+    for value in ("5f3e1a2b-1111-4c2d-9e8f-0123456789ab", "ioc-collection--0a1b2c3d", message):
+        assert value in row
