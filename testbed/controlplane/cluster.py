@@ -311,9 +311,11 @@ class LocalCluster:
                     "type": "kwok",
                 },
             },
+            # Every real kubelet reports ephemeral-storage; without it a Pod that requests some
+            # (the chart's operator does) would never be scheduled here.
             "status": {
-                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "1000"},
-                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "1000"},
+                "allocatable": {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "100Gi", "pods": "1000"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "ephemeral-storage": "100Gi", "pods": "1000"},
             },
         }
         self.kubectl("apply", "-f", "-", input=json.dumps(node))

@@ -11,6 +11,8 @@ from sekoia_intel_operator import naming
 from sekoia_intel_operator.spec import parse_spec
 
 from connector_runtime.config import Coarsening, ValidityGranularity
+from connector_runtime.delivery.positions import PositionTracker
+from connector_runtime.progress import progress_snapshot
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 
@@ -43,10 +45,92 @@ def test_identity_matches_the_operator() -> None:
     assert version["name"] == naming.API_VERSION and version["subresources"] == {"status": {}}
 
 
-def test_printer_columns() -> None:
-    names = [c["name"] for c in _crd()["spec"]["versions"][0]["additionalPrinterColumns"]]
-    for expected in ("Ready", "Stream", "Collection", "Pushed", "Age"):
-        assert expected in names
+def _properties(node: dict[str, Any], path: str = ""):
+    """Every property schema under `node` (nested objects, array items, map values), with its path."""
+    for name, child in node.get("properties", {}).items():
+        yield f"{path}.{name}", child
+        yield from _properties(child, f"{path}.{name}")
+    items = node.get("items")
+    if isinstance(items, dict):
+        yield from _properties(items, f"{path}[]")
+    values = node.get("additionalProperties")
+    if isinstance(values, dict):
+        yield from _properties(values, f"{path}{{}}")
+
+
+def test_every_property_has_a_description() -> None:
+    """`kubectl explain sekoiaintelsync.<path>` has something to say for every field."""
+    schema = _schema()
+    assert schema.get("description")
+    paths = dict(_properties(schema))
+    assert len(paths) >= 80  # the walk reaches nested objects, array items and status
+    for must in (
+        ".spec",
+        ".status",
+        ".spec.push",
+        ".spec.runtime.resources.limits",
+        ".status.conditions[].reason",
+    ):
+        assert must in paths
+    # The API server refuses anything but `type: object` on metadata (ObjectMeta has its own docs).
+    assert paths.pop(".metadata") == {"type": "object"}
+    missing = sorted(path for path, node in paths.items() if not str(node.get("description", "")).strip())
+    assert not missing, f"properties without a description: {missing}"
+    objects_in_arrays = [
+        p for p, n in paths.items() if n.get("type") == "array" and "properties" in n["items"]
+    ]
+    for path in objects_in_arrays:
+        assert paths[path]["items"].get("description"), f"{path}[] has no description"
+
+
+#: The structural-schema keywords this CRD uses; anything else is a typo (e.g. a comma inside a
+#: flow-style description starts a new key) that the API server's strict decoding refuses.
+SCHEMA_KEYWORDS = {
+    "type", "description", "properties", "required", "items", "additionalProperties", "default", "enum",
+    "maxLength", "minLength", "pattern", "maximum", "minimum", "exclusiveMinimum", "maxItems",
+    "maxProperties", "format", "nullable", "anyOf", "x-kubernetes-validations",
+    "x-kubernetes-preserve-unknown-fields", "x-kubernetes-int-or-string", "x-kubernetes-list-type",
+    "x-kubernetes-list-map-keys",
+}  # fmt: skip
+
+
+def test_every_schema_node_uses_only_schema_keywords() -> None:
+    schema = _schema()
+    for path, node in [("", schema), *_properties(schema)]:
+        unknown = set(node) - SCHEMA_KEYWORDS
+        assert not unknown, f"{path or '<root>'}: not a schema keyword: {sorted(unknown)}"
+        assert isinstance(node.get("description", ""), str), path
+
+
+def _columns() -> list[dict[str, Any]]:
+    return _crd()["spec"]["versions"][0]["additionalPrinterColumns"]
+
+
+def test_printer_columns_keep_the_default_table_narrow() -> None:
+    """`kubectl get sis`: state and counters; the UUIDs and the Ready message only with `-o wide`."""
+    columns = _columns()
+    default = [c["name"] for c in columns if c.get("priority", 0) == 0]
+    wide = {c["name"]: c for c in columns if c.get("priority", 0) == 1}
+    assert default == ["Ready", "Reason", "Pushed", "Lag", "Age"]
+    assert set(wide) == {"Suspended", "Stream", "Collection", "Message"}
+    assert wide["Stream"]["jsonPath"] == ".spec.opencti.streamId"
+    assert wide["Collection"]["jsonPath"] == ".spec.sekoia.collectionId"
+    assert wide["Message"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'
+    assert all(c.get("priority", 0) in (0, 1) for c in columns)
+
+
+def test_printer_columns_point_at_declared_fields() -> None:
+    paths = {path for path, _ in _properties(_schema())}
+    for column in _columns():
+        json_path = column["jsonPath"]
+        if json_path.startswith(".metadata."):
+            continue
+        # `.status.conditions[?(...)].x` -> `.status.conditions[].x`
+        declared = json_path.split("[?", 1)[0] + (
+            "[]." + json_path.rsplit(".", 1)[1] if "[?" in json_path else ""
+        )
+        assert declared in paths, column
+        assert column.get("description"), column
 
 
 def test_status_keeps_kopf_fields_and_declares_progress() -> None:
@@ -64,8 +148,10 @@ def test_status_keeps_kopf_fields_and_declares_progress() -> None:
         "valuesRevoked",
         "valuesRejected",
         "valuesSkipped",
+        "pendingEvents",
         "lagSeconds",
         "updatedAt",
+        "blocked",
     ):
         assert field in progress
 
@@ -119,3 +205,9 @@ def test_schema_defaults_match_the_typed_spec() -> None:
     assert set(push["validityGranularity"]["enum"]) == {g.value for g in ValidityGranularity}
     assert set(push["coarseValidity"]["enum"]) == {"hour", "day", "week", "month"}
     assert props["connector"]["properties"]["logLevel"]["default"] == parsed.connector.log_level
+
+
+def test_progress_schema_declares_everything_the_runtime_writes() -> None:
+    """A field the runtime writes but the schema does not declare has no description in `kubectl explain`."""
+    declared = set(_schema()["properties"]["status"]["properties"]["progress"]["properties"])
+    assert set(progress_snapshot(PositionTracker(), now=0.0)) <= declared

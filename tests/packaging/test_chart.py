@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +46,20 @@ def _rules(obj: dict[str, Any]) -> list[dict[str, Any]]:
     return list(obj.get("rules") or [])
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def _aggregated(role: dict[str, Any]) -> set[str]:
+    """The built-in roles (view, edit, admin) this ClusterRole is folded into."""
+    labels = role["metadata"].get("labels") or {}
+    return {k.removeprefix(AGGREGATE) for k, v in labels.items() if k.startswith(AGGREGATE) and v == "true"}
+
+
+def _operator_cluster_roles(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ClusterRoles for the operator's identity (not the ones aggregated into user roles)."""
+    return [r for r in find(objs, "ClusterRole") if not _aggregated(r)]
+
+
 def test_chart_crd_is_the_same_file_as_deploy_crds() -> None:
     chart_copy = CHART / "crds" / CRD.name
     assert chart_copy.read_bytes() == CRD.read_bytes(), "run `make chart-crds` after editing deploy/crds"
@@ -65,9 +82,9 @@ def test_lint_and_template_each_mode(mode: str) -> None:
 def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert() -> None:
     objs = render()
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert "--all-namespaces" in args and "--peering=rel-sekoia-intel-sync" in args
+    assert "--all-namespaces" in args and "--peering=sis-system-rel-sekoia-intel-sync" in args
     assert "--claims-namespace=sis-system" in args
-    cluster_role, secrets_role = find(objs, "ClusterRole")
+    cluster_role, secrets_role = _operator_cluster_roles(objs)
     resources = {r for rule in _rules(cluster_role) for r in rule["resources"]}
     assert {"sekoiaintelsyncs", "deployments", "networkpolicies", "clusterkopfpeerings"} <= resources
     # No cluster-wide Secret access: the Secret reader exists but nothing binds it.
@@ -77,7 +94,7 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
         cluster_role["metadata"]["name"]
     ]
     assert [r["metadata"]["name"] for r in find(objs, "Role")] == ["rel-sekoia-intel-sync-claims"]
-    assert find(objs, "ClusterKopfPeering", "rel-sekoia-intel-sync")
+    assert find(objs, "ClusterKopfPeering", "sis-system-rel-sekoia-intel-sync")
 
     # The caBundle the API server trusts must have signed the certificate the operator serves,
     # for the name the API server dials (service.namespace.svc).
@@ -95,7 +112,7 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
 
 def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
     objs = render(MODES["namespaced"])
-    cluster_role, secrets_role = find(objs, "ClusterRole")
+    cluster_role, secrets_role = _operator_cluster_roles(objs)
     assert secrets_role["metadata"]["name"].endswith("-secrets")
     assert len(find(objs, "ClusterRoleBinding")) == 1  # the Secret reader stays unbound
     assert _rules(cluster_role) == [
@@ -140,7 +157,7 @@ def test_rbac_is_least_privilege(mode: str) -> None:
             assert "validatingwebhookconfigurations" not in rule["resources"], rule
             # Writes to peering objects are limited to this release's own.
             if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]:
-                assert rule["resourceNames"] == ["rel-sekoia-intel-sync"]
+                assert rule["resourceNames"] == ["sis-system-rel-sekoia-intel-sync"]
     (claims,) = [r for r in find(objs, "Role") if r["metadata"]["name"].endswith("-claims")]
     assert _rules(claims) == [
         {
@@ -315,3 +332,185 @@ def test_webhook_answers_only_the_api_servers_client_certificate() -> None:
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--webhook-insecure-no-client-auth" in args
     assert not any(a.startswith("--webhook-client") for a in args)
+
+
+CLUSTER_SCOPED = {
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterKopfPeering",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+}
+
+
+def _identities(objs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of every object a release owns (the shared CRDs excepted)."""
+    return {
+        (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
+        for o in objs
+        if o["kind"] != "CustomResourceDefinition"
+    }
+
+
+@pytest.mark.parametrize("mode", ["default", "ha", "cert-manager", "namespaced"])
+def test_same_release_name_in_two_namespaces_does_not_collide(mode: str) -> None:
+    """`helm install rel` in two namespaces: no object of one release is an object of the other."""
+    values = dict(MODES[mode])
+    first, second = (
+        render(values, namespace="ns-one"),
+        render(
+            {**values, **({"watchNamespaces": "{team-c}"} if "watchNamespaces" in values else {})},
+            namespace="ns-two",
+        ),
+    )
+    assert {o["kind"] for o in first if o["kind"] in CLUSTER_SCOPED}, "nothing cluster-scoped rendered"
+    assert not _identities(first) & _identities(second)
+    for objs, namespace in ((first, "ns-one"), (second, "ns-two")):
+        for obj in objs:
+            if obj["kind"] in CLUSTER_SCOPED:
+                assert obj["metadata"]["name"].startswith(f"{namespace}-rel-"), obj["metadata"]
+        # The operator joins, and may write, exactly the peering object its release renders.
+        args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+        (peering,) = [a.split("=", 1)[1] for a in args if a.startswith("--peering=")]
+        peerings = find(objs, "ClusterKopfPeering") + find(objs, "KopfPeering")
+        assert peerings and {p["metadata"]["name"] for p in peerings} == {peering}
+        written = {
+            name
+            for role in find(objs, "ClusterRole") + find(objs, "Role")
+            for rule in _rules(role)
+            if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]
+            for name in rule["resourceNames"]
+        }
+        assert written == {peering}
+
+
+def test_users_with_the_built_in_roles_get_matching_rights_on_sekoiaintelsyncs() -> None:
+    """view reads; edit and admin also write the resource; nobody but the operator writes status."""
+    objs = render()
+    aggregated = [r for r in find(objs, "ClusterRole") if _aggregated(r)]
+    by_role: dict[str, set[str]] = {"view": set(), "edit": set(), "admin": set()}
+    for role in aggregated:
+        assert role["metadata"]["name"].startswith("sis-system-rel-sekoia-intel-sync-")
+        verbs = set()
+        for rule in _rules(role):
+            assert rule["apiGroups"] == ["sync.sekoia-intel.dev"] and rule["resources"] == [
+                "sekoiaintelsyncs"
+            ]
+            assert "resourceNames" not in rule
+            verbs |= set(rule["verbs"])
+        for target in _aggregated(role):
+            by_role[target] |= verbs
+    assert by_role["view"] == {"get", "list", "watch"}
+    writes = {"create", "update", "patch", "delete", "deletecollection"}
+    assert by_role["edit"] == by_role["admin"] == {"get", "list", "watch"} | writes
+    # The operator's own ClusterRole is untouched and bound; the aggregated ones are bound by nobody.
+    bound = {b["roleRef"]["name"] for b in find(objs, "ClusterRoleBinding")}
+    assert not bound & {r["metadata"]["name"] for r in aggregated}
+
+    read_only = [r for r in find(render({"rbac.aggregateToEdit": "false"}), "ClusterRole") if _aggregated(r)]
+    assert [set(rule["verbs"]) for r in read_only for rule in _rules(r)] == [{"get", "list", "watch"}]
+    none = render({"rbac.aggregateToEdit": "false", "rbac.aggregateToView": "false"})
+    assert not [r for r in find(none, "ClusterRole") if _aggregated(r)]
+    assert not [r for r in find(render({"rbac.create": "false"}), "ClusterRole") if _aggregated(r)]
+
+
+def _container(objs: list[dict[str, Any]]) -> dict[str, Any]:
+    container: dict[str, Any] = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _handler(probe: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in probe.items() if k in ("httpGet", "tcpSocket", "exec", "grpc")}
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_liveness_and_readiness_probe_different_things(mode: str) -> None:
+    """Liveness: kopf's own endpoint. Readiness: what the Pod's Services route to (kube-score's
+    identical-probes critical)."""
+    objs = render(MODES[mode])
+    container = _container(objs)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    liveness, readiness = container["livenessProbe"], container["readinessProbe"]
+    assert _handler(liveness) == {"httpGet": {"path": "/healthz", "port": "liveness"}}
+    assert _handler(liveness) != _handler(readiness)
+    if find(objs, "ValidatingWebhookConfiguration"):
+        assert _handler(readiness) == {"tcpSocket": {"port": "webhook"}}
+        (service,) = [s for s in find(objs, "Service") if s["metadata"]["name"].endswith("-webhook")]
+        assert service["spec"]["ports"][0]["targetPort"] in ("webhook", ports["webhook"])
+    else:
+        assert _handler(readiness) == {"httpGet": {"path": "/metrics", "port": "metrics"}}
+    assert set(ports) >= {"liveness", "metrics"}
+    # A restart is the slower, more tolerant decision.
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] > (
+        readiness["periodSeconds"] * readiness["failureThreshold"]
+    )
+
+
+def test_resources_bound_memory_and_ephemeral_storage_but_not_cpu() -> None:
+    resources = _container(render())["resources"]
+    assert set(resources["requests"]) == {"cpu", "memory", "ephemeral-storage"}
+    assert set(resources["limits"]) == {"memory", "ephemeral-storage"}  # no CPU limit: README explains
+    tmp = [v for v in _deployment(render())["spec"]["template"]["spec"]["volumes"] if v["name"] == "tmp"]
+    assert tmp[0]["emptyDir"]["sizeLimit"] == "64Mi"  # within the ephemeral-storage limit (256Mi)
+
+
+def test_ha_replicas_prefer_different_nodes() -> None:
+    def affinity(values: dict[str, str]) -> Any:
+        return _deployment(render(values))["spec"]["template"]["spec"].get("affinity")
+
+    assert affinity({}) is None  # one replica: nothing to spread
+    (term,) = affinity(MODES["ha"])["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    selector = _deployment(render(MODES["ha"]))["spec"]["selector"]["matchLabels"]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+    # The user's own affinity wins, unchanged.
+    own = affinity({**MODES["ha"], "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                    ".nodeSelectorTerms[0].matchExpressions[0].key": "pool",
+                    "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+                    ".nodeSelectorTerms[0].matchExpressions[0].operator": "Exists"})  # fmt: skip
+    assert set(own) == {"nodeAffinity"}
+
+
+def _notes(tmp_path: Path, values: dict[str, str]) -> str:
+    """NOTES.txt as `helm install` prints it. `helm template` skips NOTES.txt, so a copy of the chart
+    renders the same text through `tpl` into a ConfigMap."""
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy, dirs_exist_ok=True)
+    (copy / "templates" / "NOTES.txt").rename(copy / "notes-source.txt")
+    (copy / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+        'data:\n  notes: {{ tpl (.Files.Get "notes-source.txt") . | quote }}\n'
+    )
+    out = helm(
+        "template",
+        "rel",
+        str(copy),
+        "-n",
+        "sis-system",
+        "--show-only",
+        "templates/zz-notes.yaml",
+        *set_args(values),
+    ).stdout
+    return str(yaml.safe_load(out)["data"]["notes"])
+
+
+def test_chart_metadata_and_notes_work_for_a_packaged_chart(tmp_path: Path) -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["icon"].startswith("https://") and chart["maintainers"][0]["name"]
+    assert chart["icon"].endswith("/docs/assets/icon.svg")
+    assert (CHART.parents[2] / "docs" / "assets" / "icon.svg").read_text().startswith("<svg")
+    # What `helm package` ships: NOTES may name nothing outside it (no deploy/..., no crds/ path to cd into).
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("sekoia-intel-sync-*.tgz")
+    with tarfile.open(package) as tar:
+        shipped = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert "crds/sekoiaintelsyncs.yaml" in shipped and "templates/NOTES.txt" in shipped
+    for values in ({}, MODES["namespaced"], MODES["cert-manager"]):
+        notes = _notes(tmp_path / "notes", values)
+        assert "apt-feed" in notes  # rendered, not empty
+        assert "deploy/" not in notes and "-f crds/" not in notes, notes
+        assert (
+            f"helm show crds <chart> --version {chart['version']} | kubectl apply --server-side -f -" in notes
+        )
+        assert chart["home"] in notes

@@ -28,7 +28,7 @@ from cryptography import x509
 from kstatus_rules import compute
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from packaging_helpers import CHART, EXAMPLES, ArgoHealth
+from packaging_helpers import CHART, CRD, EXAMPLES, ArgoHealth
 
 from testbed.processes import ManagedProcess, free_port, wait_until
 
@@ -98,6 +98,14 @@ def can_i(cluster: Any, sa: str, *args: str) -> bool:
     """`kubectl auth can-i` as the ServiceAccount (the admin impersonates it)."""
     done = cluster.kubectl("auth", "can-i", f"--as={sa}", *args, check=False)
     return done.stdout.strip() == "yes"
+
+
+def ensure_crd(cluster: Any) -> None:
+    """The CRD from deploy/crds, unless a release of an earlier test installed it already."""
+    crd = f"customresourcedefinition/{PLURAL}.{GROUP}"
+    if cluster.kubectl("get", crd, check=False).returncode:
+        cluster.kubectl("create", "-f", str(CRD))
+    cluster.kubectl("wait", "--for=condition=Established", crd, f"--timeout={WAIT}s")
 
 
 def apply_examples(cluster: Any, tmp_path: Path, namespace: str) -> None:
@@ -233,14 +241,16 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
 
     op = ChartOperator(cluster, release_ns, name, name, tmp_path)
     try:
-        assert f"--namespace={watched}" in op.args and f"--peering={name}" in op.args
+        assert f"--namespace={watched}" in op.args and f"--peering={release_ns}-{name}" in op.args
         wait_for(cluster, watched, "sis/apt-feed", "Ready", op)
         obj = get_sync(cluster, watched, "apt-feed")
         assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
         assert (compute(obj), argo(obj)[0]) == ("Current", "Healthy")
         runtime = deployment(cluster, watched, obj["status"]["runtime"]["deploymentName"])
         assert runtime["spec"]["template"]["spec"]["containers"][0]["image"] == op.image  # one image
-        peering = json.loads(cluster.kubectl("-n", watched, "get", "kopfpeering", name, "-o", "json").stdout)
+        peering = json.loads(
+            cluster.kubectl("-n", watched, "get", "kopfpeering", f"{release_ns}-{name}", "-o", "json").stdout
+        )
         assert "chart-operator-0" in (peering.get("status") or {}), "the operator did not join its peering"
 
         # What this identity must be refused.
@@ -303,7 +313,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
     assert spec["replicas"] == 2
     assert f"--namespace={later}" in spec["template"]["spec"]["containers"][0]["args"]
     cluster.kubectl("-n", later, "get", "role", name)
-    cluster.kubectl("-n", later, "get", "kopfpeering", name)
+    cluster.kubectl("-n", later, "get", "kopfpeering", f"{release_ns}-{name}")
     assert can_i(cluster, f"system:serviceaccount:{release_ns}:{name}", "-n", later, "get", "secrets")
 
     # Uninstall: the operator and its RBAC go; the CRD, the resources and their runtimes stay.
@@ -347,7 +357,7 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert not can_i(cluster, sa, "-n", elsewhere, "create", "leases.coordination.k8s.io")
         assert not can_i(cluster, sa, "-n", elsewhere, "delete", "secrets")
         assert not can_i(cluster, sa, "create", "validatingwebhookconfigurations")
-        assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{name}")
+        assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{release_ns}-{name}")
         assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
 
         # RBAC lets this identity create Deployments anywhere; the chart's ValidatingAdmissionPolicy
@@ -433,7 +443,7 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
     assert cluster.kubectl(
         "get", "validatingwebhookconfiguration", f"{release_ns}-{name}", check=False
     ).returncode
-    assert cluster.kubectl("get", "clusterkopfpeering", name, check=False).returncode
+    assert cluster.kubectl("get", "clusterkopfpeering", f"{release_ns}-{name}", check=False).returncode
 
 
 def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(
@@ -482,3 +492,89 @@ def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(
         line for line in op.full_log().splitlines() if "denied request" in line or "forbidden" in line.lower()
     ]
     assert not [line for line in refusals if "secrets" not in line], refusals
+
+
+def test_built_in_view_and_edit_roles_cover_sekoiaintelsyncs_and_explain_describes_them(
+    cluster: Any, make_namespace: Callable[..., str]
+) -> None:
+    """The chart's aggregated ClusterRoles, folded by the real controller-manager into `view`/`edit`."""
+    release_ns, team = make_namespace(), make_namespace()
+    ensure_crd(cluster)
+    # The API server publishes the schema's descriptions: `kubectl explain` has something to say.
+    wait_until(
+        lambda: (
+            "summed over the live runtime Pods"
+            in cluster.kubectl("explain", f"{PLURAL}.status.runtime.restarts", check=False).stdout
+        ),
+        WAIT,
+        "kubectl explain to show the CRD's field descriptions",
+    )
+    rendered = cluster.helm(
+        "template", "agg", str(CHART), "-n", release_ns, "--show-only", "templates/aggregated-roles.yaml"
+    ).stdout
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(rendered) if d]
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+    try:
+        cluster.kubectl("-n", team, "create", "rolebinding", "viewer", "--clusterrole=view", "--user=vera")
+        cluster.kubectl("-n", team, "create", "rolebinding", "editor", "--clusterrole=edit", "--user=ed")
+        resource = f"{PLURAL}.{GROUP}"
+        for user, verb in (("vera", "list"), ("ed", "create"), ("ed", "delete")):
+            wait_until(
+                lambda u=user, v=verb: can_i(cluster, u, "-n", team, v, resource),
+                WAIT,
+                f"{user} may {verb} {resource} (role aggregation)",
+            )
+        assert can_i(cluster, "vera", "-n", team, "get", resource)
+        assert can_i(cluster, "vera", "-n", team, "watch", resource)
+        for verb in ("create", "update", "patch", "delete"):
+            assert not can_i(cluster, "vera", "-n", team, verb, resource), verb
+        # Status belongs to the operator and the runtime, even for `edit`.
+        assert not can_i(cluster, "ed", "-n", team, "patch", resource, "--subresource=status")
+        # Namespaced grants stay in their namespace.
+        assert not can_i(cluster, "ed", "-n", release_ns, "create", resource)
+    finally:
+        cluster.kubectl("delete", "clusterrole", *names, check=False)
+
+
+def test_kubectl_get_is_narrow_and_wide_shows_the_ids_and_the_message(
+    cluster: Any, make_namespace: Callable[..., str]
+) -> None:
+    """The API server's table for `kubectl get sis`, with the status an operator writes."""
+    ensure_crd(cluster)
+    team = make_namespace()
+    cluster.kubectl("-n", team, "apply", "-f", str(EXAMPLES / "sekoiaintelsync.yaml"))
+    message = "runtime is running and synchronising into https://api.sekoia.io/0a1b2c3d"
+    status = {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Synchronizing",
+                    "message": message,
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                }
+            ],
+            "progress": {"valuesPushed": 107, "lagSeconds": 0.5},
+        }
+    }
+    cluster.kubectl(
+        "-n",
+        team,
+        "patch",
+        f"{PLURAL}/apt-feed",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps(status),
+    )
+    header, row = cluster.kubectl("-n", team, "get", "sis").stdout.splitlines()
+    assert header.split() == ["NAME", "READY", "REASON", "PUSHED", "LAG", "AGE"]
+    assert row.split()[:5] == ["apt-feed", "True", "Synchronizing", "107", "0.5"]
+    assert len(row) < 80, row  # was ~170 with both ids
+    header, row = cluster.kubectl("-n", team, "get", "sis", "-o", "wide").stdout.splitlines()
+    assert header.split() == [
+        "NAME", "READY", "REASON", "PUSHED", "LAG", "SUSPENDED", "STREAM", "COLLECTION", "MESSAGE", "AGE",
+    ]  # fmt: skip
+    for value in ("5f3e1a2b-1111-4c2d-9e8f-0123456789ab", "ioc-collection--0a1b2c3d", message):
+        assert value in row

@@ -55,8 +55,10 @@ app.kubernetes.io/part-of: sekoia-intel-sync
 {{- default .Release.Namespace .Values.claimsNamespace -}}
 {{- end -}}
 
+{{/* The peering object is cluster-scoped (or shared by every release watching a namespace), so its
+default name carries the release namespace like the other cluster-scoped objects. */}}
 {{- define "sis.peeringName" -}}
-{{- default (include "sis.fullname" .) .Values.peering.name -}}
+{{- default (include "sis.clusterScopedName" .) .Values.peering.name -}}
 {{- end -}}
 
 {{- define "sis.webhookServiceName" -}}
