@@ -17,6 +17,7 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
 from . import claim_watch, claims, coalesce, conditions, metrics, naming, reconcile, runtime_health, webhook
+from .claimant_index import ClaimantIndex
 from .config import CONFIG
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
@@ -100,6 +101,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     _state["kube"] = Kube(
         build_api_client(), namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout
     )
+    _state["kube"].claimant_index = ClaimantIndex()
     _state["lease_watch"] = claim_watch.LeaseWatcher(
         _state["kube"], CONFIG.claims_namespace, _claim_restored
     ).start()
@@ -230,14 +232,16 @@ def finalize_sync(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def sync_gone(type: str | None, body: kopf.Body, **_: Any) -> None:
-    """A resource vanished (also when its finalizer was removed by hand, so that its own deletion
-    handler never ran): give its collection to the rightful claimant now rather than at the next tick.
+def sync_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """Every event of a resource feeds the claimant index. A resource that vanished (also when its
+    finalizer was removed by hand, so that its own deletion handler never ran) gives its collection
+    to the rightful claimant now rather than at the next tick.
     """
-    if type != "DELETED":
-        return
     collection = reconcile.collection_of(body)
-    if collection is None:
+    index = _kube().claimant_index
+    if index is not None:
+        index.observe(type, body, collection)
+    if type != "DELETED" or collection is None:
         return
     try:
         claim_watch.handle(_kube(), CONFIG.claims_namespace, collection, _claim_restored)

@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from . import claims, naming
+from .claimant_index import ClaimantIndex, holder_of
 from .spec import SpecError, parse_spec
 
 FIELD_MANAGER = "sekoia-intel-operator"
@@ -87,6 +88,8 @@ class Kube:
         #: Namespaces whose resources the operator serves; None = the whole cluster.
         self.namespaces = list(namespaces) if namespaces is not None else None
         self.timeout = request_timeout
+        #: Fed by the operator's watch of its resources; None (tests, tools) = ask the API server.
+        self.claimant_index: ClaimantIndex | None = None
 
     # --- generic -----------------------------------------------------------------------------------
     def _call(self, path: str, method: str, **kwargs: Any) -> Any:
@@ -417,10 +420,14 @@ class KubeClaimBackend:
         if not namespace or not name:
             return None
         obj = self.kube.get_sync(namespace, name)
-        return _holder(obj) if obj else None
+        return holder_of(obj) if obj else None
 
     def claimants(self, collection: str) -> list[claims.Holder]:
-        """Resources whose spec names that collection (those being deleted flagged)."""
+        """Resources whose spec names that collection (those being deleted flagged): from the
+        in-memory index once the watch feeds it, else listed from the API server."""
+        index = self.kube.claimant_index
+        if index is not None and index.primed:
+            return index.claimants(collection)
         found = []
         for obj in self.kube.list_syncs():
             try:
@@ -428,7 +435,7 @@ class KubeClaimBackend:
             except SpecError:
                 continue
             if spec.sekoia.collection_uuid == collection:
-                found.append(_holder(obj))
+                found.append(holder_of(obj))
         return found
 
     def claim_leases(self, namespace: str) -> list[dict[str, Any]]:
@@ -444,14 +451,3 @@ class KubeClaimBackend:
                 )
             ).get("items", [])
         )
-
-
-def _holder(obj: Mapping[str, Any]) -> claims.Holder:
-    meta = obj.get("metadata") or {}
-    return claims.Holder(
-        created=str(meta.get("creationTimestamp", "")),
-        namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
-        uid=str(meta.get("uid", "")),
-        deleting=bool(meta.get("deletionTimestamp")),
-    )
