@@ -4,7 +4,6 @@ the real kstatus libraries."""
 from __future__ import annotations
 
 import functools
-import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,14 +12,16 @@ from typing import Any
 import yaml
 
 from testbed.controlplane.binaries import ensure_binaries
+from testbed.kstatus_runner import LIBRARIES as KSTATUS_LIBRARIES
+from testbed.kstatus_runner import kstatus, kstatus_verdicts
+
+__all__ = ["KSTATUS_LIBRARIES", "kstatus", "kstatus_verdicts"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "sekoia-intel-sync"
 CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 EXAMPLES = ROOT / "deploy" / "examples"
 HEALTH_LUA = ROOT / "deploy" / "argocd" / "health.lua"
-KSTATUS_BUILD = ROOT / "testbed" / "kstatus" / "build.sh"
-KSTATUS_LIBRARIES = ("cli-utils", "flux")
 
 
 @functools.cache
@@ -83,29 +84,3 @@ class ArgoHealth:
         self.lua.globals().obj = self._to_lua(obj)
         result = self.fn()
         return str(result["status"]), str(result["message"])
-
-
-@functools.cache
-def kstatus_bin() -> Path:
-    """testbed/kstatus, built (or reused from the cache) by its build script."""
-    done = subprocess.run(["bash", str(KSTATUS_BUILD)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise AssertionError(f"building testbed/kstatus failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return Path(done.stdout.strip().splitlines()[-1])
-
-
-def kstatus_verdicts(objs: list[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """For each object, library -> status as sigs.k8s.io/cli-utils and Flux's fork compute it."""
-    done = subprocess.run(
-        [str(kstatus_bin())], input=json.dumps(objs), capture_output=True, text=True, check=False, timeout=60
-    )
-    if done.returncode != 0:
-        raise AssertionError(f"kstatus failed ({done.returncode}): {done.stderr}")
-    return [{lib: v[lib]["status"] for lib in KSTATUS_LIBRARIES} for v in json.loads(done.stdout)]
-
-
-def kstatus(obj: Mapping[str, Any]) -> str:
-    """The status both kstatus libraries compute for `obj`; fails if they disagree."""
-    verdict = kstatus_verdicts([obj])[0]
-    assert len(set(verdict.values())) == 1, f"the kstatus libraries disagree: {verdict}"
-    return verdict["cli-utils"]
