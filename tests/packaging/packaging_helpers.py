@@ -4,6 +4,7 @@ the real kstatus libraries."""
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -84,3 +85,21 @@ class ArgoHealth:
         self.lua.globals().obj = self._to_lua(obj)
         result = self.fn()
         return str(result["status"]), str(result["message"])
+
+
+ARGOCD_DIR = ROOT / "deploy" / "argocd"
+ARGOCD_HARNESS_BUILD = ROOT / "testbed" / "argocdhealth" / "build.sh"
+
+
+def argocd_harness(directory: Path = ARGOCD_DIR) -> list[dict[str, Any]]:
+    """testbed/argocdhealth (gopher-lua, set up as Argo CD sets it up) on `directory`'s
+    health_test.yaml: one {inputPath, want, got} per test."""
+    built = subprocess.run(["bash", str(ARGOCD_HARNESS_BUILD)], capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise AssertionError(f"building testbed/argocdhealth failed:\n{built.stderr[-3000:]}")
+    binary = built.stdout.strip().splitlines()[-1]
+    done = subprocess.run([binary, str(directory)], capture_output=True, text=True, check=False, timeout=60)
+    if done.returncode != 0:
+        raise AssertionError(f"argocdhealth failed ({done.returncode}): {done.stderr}")
+    result: list[dict[str, Any]] = json.loads(done.stdout)
+    return result

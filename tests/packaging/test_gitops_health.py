@@ -3,6 +3,7 @@ Flux's fork, built by testbed/kstatus) against the statuses the operator writes.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from typing import Any
 
@@ -10,11 +11,13 @@ import pytest
 import yaml
 from operator_statuses import cases, observation, sync_object
 from packaging_helpers import (
+    ARGOCD_DIR,
     EXAMPLES,
     HEALTH_LUA,
     KSTATUS_LIBRARIES,
     ROOT,
     ArgoHealth,
+    argocd_harness,
     bin_dir,
     kstatus_verdicts,
 )
@@ -91,3 +94,29 @@ def test_example_application_points_at_the_examples() -> None:
     flux = yaml.safe_load((EXAMPLES / "flux-kustomization.yaml").read_text())
     check = flux["spec"]["healthChecks"][0]
     assert (check["kind"], check["namespace"]) == ("SekoiaIntelSync", kustomization["namespace"])
+
+
+def test_argocd_layout_passes_under_gopher_lua() -> None:
+    """deploy/argocd's health_test.yaml, run by gopher-lua as Argo CD runs health scripts."""
+    results = argocd_harness()
+    assert len(results) >= len(CASES)
+    failed = [r for r in results if r["got"] != r["want"]]
+    assert failed == []
+
+
+def test_argocd_testdata_follow_the_operator() -> None:
+    """Each operator state has a testdata file with the operator's current conditions and the
+    expected health, so the shipped tests cannot drift from what the operator writes."""
+    tests = yaml.safe_load((ARGOCD_DIR / "health_test.yaml").read_text())["tests"]
+    expected = {t["inputPath"]: t["healthStatus"]["status"] for t in tests}
+
+    def shape(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+        conds = (obj.get("status") or {}).get("conditions") or []
+        return [(c["type"], c["status"], c["reason"]) for c in conds]
+
+    for name, (obj, health, _) in CASES.items():
+        path = "testdata/" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".yaml"
+        assert expected.get(path) == health, name
+        shipped = yaml.safe_load((ARGOCD_DIR / path).read_text())
+        assert shape(shipped) == shape(obj), name
+        assert shipped.get("spec") == obj["spec"] and shipped["metadata"] == obj["metadata"], name
