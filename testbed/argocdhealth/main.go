@@ -4,11 +4,14 @@
 //
 // Usage: argocdhealth DIR. Output: a JSON array of {"inputPath", "want": {status, message},
 // "got": {status, message}}; exit 2 when the script or a test file cannot be read or run.
+// Or: argocdhealth --objects SCRIPT, with a JSON array of objects on stdin: prints a JSON array of
+// {status, message}, one per object.
 package main
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -35,8 +38,12 @@ type result struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "--objects" {
+		objects(os.Args[2])
+		return
+	}
 	if len(os.Args) != 2 {
-		fail("usage: argocdhealth DIR (holding health.lua and health_test.yaml)")
+		fail("usage: argocdhealth DIR (holding health.lua and health_test.yaml) | argocdhealth --objects SCRIPT")
 	}
 	dir := os.Args[1]
 	script, err := os.ReadFile(filepath.Join(dir, "health.lua"))
@@ -66,6 +73,32 @@ func main() {
 			fail("%s: %v", t.InputPath, err)
 		}
 		out = append(out, result{InputPath: t.InputPath, Want: t.HealthStatus, Got: got})
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
+		fail("%v", err)
+	}
+}
+
+func objects(path string) {
+	script, err := os.ReadFile(path)
+	if err != nil {
+		fail("%v", err)
+	}
+	raw, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fail("reading stdin: %v", err)
+	}
+	var objs []map[string]interface{}
+	if err := json.Unmarshal(raw, &objs); err != nil {
+		fail("stdin is not a JSON array of objects: %v", err)
+	}
+	out := make([]health, 0, len(objs))
+	for i, obj := range objs {
+		got, err := run(string(script), obj)
+		if err != nil {
+			fail("object %d: %v", i, err)
+		}
+		out = append(out, got)
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail("%v", err)
