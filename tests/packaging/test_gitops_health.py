@@ -1,5 +1,6 @@
-"""Argo CD health script (gopher-lua, as Argo CD runs it: testbed/argocdhealth) and the real kstatus libraries (sigs.k8s.io/cli-utils and
-Flux's fork, built by testbed/kstatus) against the statuses the operator writes."""
+"""Argo CD health script (gopher-lua, as Argo CD runs it: testbed/argocdhealth) and the real
+kstatus libraries (sigs.k8s.io/cli-utils and Flux's fork, testbed/kstatus) against the statuses
+the operator writes."""
 
 from __future__ import annotations
 
