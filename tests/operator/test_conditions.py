@@ -7,6 +7,8 @@ from sekoia_intel_operator.events import transition_events
 from sekoia_intel_operator.runtime_health import RuntimeHealth, blocked_from_progress
 from sekoia_intel_operator.secrets import CredentialsCheck
 
+from testbed.kstatus_runner import kstatus, with_conditions
+
 CLAIMED = c.ClaimView(True, "ns/me", "https://api.sekoia.io/x")
 CONFLICT = c.ClaimView(False, "other/holder", "https://api.sekoia.io/x")
 GOOD = CredentialsCheck(True, "CredentialsFound", "ok", "fp")
@@ -18,13 +20,8 @@ def _by_type(conds: list[dict]) -> dict[str, dict]:
 
 
 def _kstatus(conds: list[dict], generation: int, observed: int) -> str:
-    """What kstatus (Flux/kpt) concludes, per its documented rules."""
-    by = _by_type(conds)
-    if observed != generation or by[c.RECONCILING]["status"] == "True":
-        return "InProgress"
-    if by[c.STALLED]["status"] == "True":
-        return "Failed"
-    return "Current" if by[c.READY]["status"] == "True" else "InProgress"
+    """What kstatus concludes (both sigs.k8s.io/cli-utils and Flux's fork, which must agree)."""
+    return kstatus(with_conditions(conds, generation, observed))
 
 
 def test_every_condition_carries_reason_message_generation() -> None:

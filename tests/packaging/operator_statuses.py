@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sekoia_intel_operator import conditions as c
 from sekoia_intel_operator import runtime_health as rh
 from sekoia_intel_operator import secrets
@@ -15,17 +17,30 @@ CREDS_OK = secrets.CredentialsCheck(True, secrets.REASON_VALID, "both keys prese
 RUNNING = rh.RuntimeHealth(True, rh.REASON_READY, "1/1 ready", replicas=1, ready_replicas=1)
 
 
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
+
+
+def crd_status_default() -> dict[str, Any]:
+    """The `status` the API server gives a resource the operator has not written to yet."""
+    crd = yaml.safe_load(CRD.read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return dict(schema["properties"]["status"]["default"])
+
+
 def sync_object(
     obs: c.Observation | None, *, generation: int = 3, suspend: bool = False, observed: int | None = None
 ) -> dict[str, Any]:
-    """A resource at `generation` whose status is what the operator writes for `obs`."""
+    """A resource at `generation` whose status is what the operator writes for `obs` (for `None`,
+    what the API server returns before the operator has written anything)."""
     obj: dict[str, Any] = {
         "apiVersion": "sync.sekoia-intel.dev/v1alpha1",
         "kind": "SekoiaIntelSync",
         "metadata": {"name": "apt-feed", "namespace": "intel", "generation": generation},
         "spec": {"suspend": suspend},
     }
-    if obs is not None:
+    if obs is None:
+        obj["status"] = crd_status_default()
+    else:
         obj["status"] = {
             "observedGeneration": obs.generation if observed is None else observed,
             "conditions": c.merge_conditions(None, c.desired_conditions(obs), c.now_rfc3339()),

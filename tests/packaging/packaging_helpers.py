@@ -1,8 +1,10 @@
-"""Shared helpers for the packaging tests: the chart, helm without a cluster, the Argo CD script."""
+"""Shared helpers for the packaging tests: the chart, helm without a cluster, the Argo CD script,
+the real kstatus libraries."""
 
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,12 +13,18 @@ from typing import Any
 import yaml
 
 from testbed.controlplane.binaries import ensure_binaries
+from testbed.kstatus_runner import LIBRARIES as KSTATUS_LIBRARIES
+from testbed.kstatus_runner import kstatus, kstatus_verdicts
+
+__all__ = ["KSTATUS_LIBRARIES", "kstatus", "kstatus_verdicts"]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "sekoia-intel-sync"
 CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 EXAMPLES = ROOT / "deploy" / "examples"
-HEALTH_LUA = ROOT / "deploy" / "argocd" / "health.lua"
+ARGOCD_DIR = ROOT / "deploy" / "argocd"
+HEALTH_LUA = ARGOCD_DIR / "health.lua"
+ARGOCD_HARNESS_BUILD = ROOT / "testbed" / "argocdhealth" / "build.sh"
 
 
 @functools.cache
@@ -57,25 +65,45 @@ def find(objs: list[dict[str, Any]], kind: str, name: str | None = None) -> list
 
 
 class ArgoHealth:
-    """deploy/argocd/health.lua in a real Lua 5.1 interpreter (Argo CD embeds gopher-lua, a 5.1)."""
+    """deploy/argocd/health.lua run by gopher-lua, set up as Argo CD sets it up (testbed/argocdhealth)."""
 
-    def __init__(self) -> None:
-        from lupa import lua51
+    def __init__(self, script: Path = HEALTH_LUA) -> None:
+        self.script = script
+        self.binary = _argocd_harness_bin()
 
-        self.lua = lua51.LuaRuntime(unpack_returned_tuples=True)
-        # Argo CD runs the script as a chunk with `obj` set as a global; so does this.
-        self.fn = self.lua.eval("function(src) return assert(loadstring(src, 'health.lua')) end")(
-            HEALTH_LUA.read_text()
+    def many(self, objs: list[Mapping[str, Any]]) -> list[tuple[str, str]]:
+        """(status, message) for each object, in one run."""
+        done = subprocess.run(
+            [self.binary, "--objects", str(self.script)],
+            input=json.dumps(objs),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
         )
-
-    def _to_lua(self, value: Any) -> Any:
-        if isinstance(value, Mapping):
-            return self.lua.table_from({k: self._to_lua(v) for k, v in value.items()})
-        if isinstance(value, list):
-            return self.lua.table_from([self._to_lua(v) for v in value])
-        return value
+        if done.returncode != 0:
+            raise AssertionError(f"argocdhealth failed ({done.returncode}): {done.stderr}")
+        return [(h["status"], h["message"]) for h in json.loads(done.stdout)]
 
     def __call__(self, obj: Mapping[str, Any]) -> tuple[str, str]:
-        self.lua.globals().obj = self._to_lua(obj)
-        result = self.fn()
-        return str(result["status"]), str(result["message"])
+        return self.many([obj])[0]
+
+
+@functools.cache
+def _argocd_harness_bin() -> str:
+    built = subprocess.run(["bash", str(ARGOCD_HARNESS_BUILD)], capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        raise AssertionError(f"building testbed/argocdhealth failed:\n{built.stderr[-3000:]}")
+    return built.stdout.strip().splitlines()[-1]
+
+
+def argocd_harness(directory: Path = ARGOCD_DIR) -> list[dict[str, Any]]:
+    """testbed/argocdhealth (gopher-lua, set up as Argo CD sets it up) on `directory`'s
+    health_test.yaml: one {inputPath, want, got} per test."""
+    done = subprocess.run(
+        [_argocd_harness_bin(), str(directory)], capture_output=True, text=True, check=False, timeout=60
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"argocdhealth failed ({done.returncode}): {done.stderr}")
+    result: list[dict[str, Any]] = json.loads(done.stdout)
+    return result

@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from kstatus_rules import compute
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from packaging_helpers import CHART, CRD, EXAMPLES, ArgoHealth
+from packaging_helpers import CHART, CRD, EXAMPLES, ArgoHealth, kstatus
 
 from testbed.processes import ManagedProcess, free_port, wait_until
 
@@ -237,7 +236,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
     apply_examples(cluster, tmp_path, watched)
     fresh = get_sync(cluster, watched, "apt-feed")
     argo = ArgoHealth()
-    assert compute(fresh) == "InProgress" and argo(fresh)[0] == "Progressing"
+    assert kstatus(fresh) == "InProgress" and argo(fresh)[0] == "Progressing"
 
     op = ChartOperator(cluster, release_ns, name, name, tmp_path)
     try:
@@ -245,7 +244,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
         wait_for(cluster, watched, "sis/apt-feed", "Ready", op)
         obj = get_sync(cluster, watched, "apt-feed")
         assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
-        assert (compute(obj), argo(obj)[0]) == ("Current", "Healthy")
+        assert (kstatus(obj), argo(obj)[0]) == ("Current", "Healthy")
         runtime = deployment(cluster, watched, obj["status"]["runtime"]["deploymentName"])
         assert runtime["spec"]["template"]["spec"]["containers"][0]["image"] == op.image  # one image
         peering = json.loads(
@@ -276,7 +275,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
         wait_for(cluster, watched, "sis/second", "Stalled", op)
         obj = get_sync(cluster, watched, "second")
         assert condition(obj, "Stalled")["reason"] == "CollectionConflict"
-        assert (compute(obj), argo(obj)[0]) == ("Failed", "Degraded")
+        assert (kstatus(obj), argo(obj)[0]) == ("Failed", "Degraded")
 
         # Suspension is a desired state: Healthy for kstatus, Suspended for Argo CD.
         cluster.kubectl(
@@ -293,7 +292,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
 
         wait_until(suspended, WAIT, "Ready reason Suspended", on_timeout=op.log)
         obj = get_sync(cluster, watched, "apt-feed")
-        assert (compute(obj), argo(obj)[0]) == ("Current", "Suspended")
+        assert (kstatus(obj), argo(obj)[0]) == ("Current", "Suspended")
     finally:
         op.stop()
     # Least privilege but complete: nothing the operator did was refused.

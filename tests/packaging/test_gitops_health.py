@@ -1,15 +1,27 @@
-"""Argo CD health script (real Lua 5.1) and kstatus rules against the statuses the operator writes."""
+"""Argo CD health script (gopher-lua, as Argo CD runs it: testbed/argocdhealth) and the real
+kstatus libraries (sigs.k8s.io/cli-utils and Flux's fork, testbed/kstatus) against the statuses
+the operator writes."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from typing import Any
 
 import pytest
 import yaml
-from kstatus_rules import compute
 from operator_statuses import cases, observation, sync_object
-from packaging_helpers import EXAMPLES, HEALTH_LUA, ROOT, ArgoHealth, bin_dir
+from packaging_helpers import (
+    ARGOCD_DIR,
+    EXAMPLES,
+    HEALTH_LUA,
+    KSTATUS_LIBRARIES,
+    ROOT,
+    ArgoHealth,
+    argocd_harness,
+    bin_dir,
+    kstatus_verdicts,
+)
 
 CASES = cases()
 ARGO_KEY = "resource.customizations.health.sync.sekoia-intel.dev_SekoiaIntelSync"
@@ -28,20 +40,20 @@ def test_argocd_health_of_operator_statuses(argo: ArgoHealth, name: str) -> None
     assert message  # Argo CD shows it next to the status: never leave it empty
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_kstatus_of_operator_statuses(name: str) -> None:
-    obj, _, expected = CASES[name]
-    assert compute(obj) == expected
+def test_kstatus_of_operator_statuses() -> None:
+    """Both libraries, every state the operator writes (one process for the whole table)."""
+    verdicts = kstatus_verdicts([obj for obj, _, _ in CASES.values()])
+    got = dict(zip(CASES, verdicts, strict=True))
+    want = {name: dict.fromkeys(KSTATUS_LIBRARIES, expected) for name, (_, _, expected) in CASES.items()}
+    assert got == want
 
 
-def test_operator_statuses_mean_the_same_with_or_without_the_ready_rule() -> None:
-    """Plain kstatus ignores Ready; Flux-style readers use it. Once the operator has written a
-    status they agree, because every Ready=False comes with Reconciling or Stalled."""
-    for name, (obj, _, _) in CASES.items():
-        if "status" in obj:
-            assert compute(obj, ready_rule=False) == compute(obj), name
-    # Before the first status only the Ready rule sees that nothing happened yet.
-    assert compute(sync_object(None), ready_rule=False) == "Current"
+def test_kstatus_needs_the_crd_status_default() -> None:
+    """Without the CRD's status default, kstatus would call a resource nobody looked at Current:
+    the default is what keeps a Flux health check waiting."""
+    bare = sync_object(None)
+    del bare["status"]
+    assert kstatus_verdicts([bare]) == [dict.fromkeys(KSTATUS_LIBRARIES, "Current")]
 
 
 def test_suspended_needs_both_the_spec_and_the_operator(argo: ArgoHealth) -> None:
@@ -54,7 +66,7 @@ def test_deleting_and_odd_shapes(argo: ArgoHealth) -> None:
     obj: dict[str, Any] = sync_object(observation())
     obj["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert argo(obj)[0] == "Progressing"
-    assert compute(obj) == "Terminating"
+    assert kstatus_verdicts([obj]) == [dict.fromkeys(KSTATUS_LIBRARIES, "Terminating")]
     assert argo({"metadata": {"generation": 1}, "status": {"conditions": []}})[0] == "Progressing"
     bare_ready = {
         "metadata": {"generation": 1},
@@ -83,3 +95,29 @@ def test_example_application_points_at_the_examples() -> None:
     flux = yaml.safe_load((EXAMPLES / "flux-kustomization.yaml").read_text())
     check = flux["spec"]["healthChecks"][0]
     assert (check["kind"], check["namespace"]) == ("SekoiaIntelSync", kustomization["namespace"])
+
+
+def test_argocd_layout_passes_under_gopher_lua() -> None:
+    """deploy/argocd's health_test.yaml, run by gopher-lua as Argo CD runs health scripts."""
+    results = argocd_harness()
+    assert len(results) >= len(CASES)
+    failed = [r for r in results if r["got"] != r["want"]]
+    assert failed == []
+
+
+def test_argocd_testdata_follow_the_operator() -> None:
+    """Each operator state has a testdata file with the operator's current conditions and the
+    expected health, so the shipped tests cannot drift from what the operator writes."""
+    tests = yaml.safe_load((ARGOCD_DIR / "health_test.yaml").read_text())["tests"]
+    expected = {t["inputPath"]: t["healthStatus"]["status"] for t in tests}
+
+    def shape(obj: dict[str, Any]) -> list[tuple[str, str, str]]:
+        conds = (obj.get("status") or {}).get("conditions") or []
+        return [(c["type"], c["status"], c["reason"]) for c in conds]
+
+    for name, (obj, health, _) in CASES.items():
+        path = "testdata/" + re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") + ".yaml"
+        assert expected.get(path) == health, name
+        shipped = yaml.safe_load((ARGOCD_DIR / path).read_text())
+        assert shape(shipped) == shape(obj), name
+        assert shipped.get("spec") == obj["spec"] and shipped["metadata"] == obj["metadata"], name

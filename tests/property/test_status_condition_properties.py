@@ -27,6 +27,8 @@ from sekoia_intel_operator import runtime_health as rh
 from sekoia_intel_operator.events import transition_events
 from sekoia_intel_operator.secrets import CredentialsCheck, check_credentials
 
+from testbed.kstatus_runner import kstatus_verdicts, with_conditions
+
 # kstatus and metav1.Condition: a reason is a CamelCase word (the API's validation pattern is
 # `^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`; this operator's own reasons are plain CamelCase).
 CAMEL_CASE = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -282,17 +284,9 @@ def by_type(conditions: list[c.Condition]) -> dict[str, c.Condition]:
     return {cond["type"]: cond for cond in conditions}
 
 
-def kstatus(conditions: list[c.Condition], ready_rule: bool) -> str:
-    """kstatus' verdict for a resource whose observedGeneration is current (Flux applies the Ready
-    rule; plain kstatus stops before it)."""
-    for cond in conditions:
-        if cond["type"] == c.RECONCILING and cond["status"] == "True":
-            return "InProgress"
-        if cond["type"] == c.STALLED and cond["status"] == "True":
-            return "Failed"
-    if not ready_rule:
-        return "Current"
-    return "Current" if by_type(conditions)[c.READY]["status"] == "True" else "InProgress"
+def kstatus_both(conditions: list[c.Condition], generation: int) -> dict[str, str]:
+    """Each kstatus library's verdict for a resource whose observedGeneration is current."""
+    return kstatus_verdicts([with_conditions(conditions, generation, generation)])[0]
 
 
 def assert_valid_conditions(conditions: list[c.Condition], generation: int) -> None:
@@ -326,10 +320,10 @@ def test_conditions_are_valid_kstatus_for_any_observation(obs: c.Observation) ->
         # The blocking problem is named the same way on Ready and on the condition it raises.
         blocking = reconciling if reconciling["status"] == "True" else stalled
         assert (blocking["reason"], blocking["message"]) == (ready["reason"], ready["message"])
-    # So Flux (with its Ready rule) and plain kstatus conclude the same, and only a Ready
-    # resource is Current.
-    assert kstatus(conditions, ready_rule=True) == kstatus(conditions, ready_rule=False)
-    assert (kstatus(conditions, ready_rule=True) == "Current") == (ready["status"] == "True")
+    # So both kstatus libraries conclude the same, and only a Ready resource is Current.
+    verdicts = kstatus_both(conditions, obs.generation)
+    assert len(set(verdicts.values())) == 1, verdicts
+    assert (verdicts["cli-utils"] == "Current") == (ready["status"] == "True")
 
 
 @given(OBSERVATIONS)
