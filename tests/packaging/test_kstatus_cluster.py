@@ -9,9 +9,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from operator_statuses import cases
 from packaging_helpers import CRD, EXAMPLES, KSTATUS_LIBRARIES, kstatus_verdicts
+
+pytestmark = pytest.mark.cluster
 
 CRD_NAME = "crd/sekoiaintelsyncs.sync.sekoia-intel.dev"
 
