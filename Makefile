@@ -42,14 +42,15 @@ $(STAMP): pyproject.toml testbed/pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' -e ./testbed
 	touch $(STAMP)
 
-# The test virtualenv on Python 3.13: the product, its test extra and the test bed.
+# The development virtualenv on Python 3.13: the product, its dev extra (tests/benchmarks draws
+# charts) and the test bed.
 venv-py313: $(STAMP313)
 
 $(STAMP313): pyproject.toml testbed/pyproject.toml
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
 	test -x $(VENV313)/bin/python || $(PYTHON313) -P -m venv $(VENV313)
 	$(VENV313)/bin/python -P -m pip install --quiet --upgrade pip
-	$(VENV313)/bin/python -P -m pip install --quiet -e '.[test]' -e ./testbed
+	$(VENV313)/bin/python -P -m pip install --quiet -e '.[dev]' -e ./testbed
 	touch $(STAMP313)
 
 binaries:
