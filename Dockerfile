@@ -3,11 +3,12 @@
 #
 #   docker build -t sekoia-intel-sync:0.1.0 .
 #
-# Python 3.11 is pinned on purpose: the STIX pattern tooling the runtime shares with the seed
-# connector supports no newer interpreter. tests/packaging/test_dockerfile.py lints this file
-# (hadolint) and replays the install steps in a clean virtualenv.
+# Python 3.13: `make test` runs the non-cluster suite on 3.13 (this image's interpreter, including
+# the replay of this file's install steps) as well as everything on 3.11, the oldest supported.
+# tests/packaging/test_dockerfile.py lints this file (hadolint) and replays the install steps in a
+# clean virtualenv.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.13-slim-bookworm
 
 # ---------------------------------------------------------------------------------------- build
 FROM ${PYTHON_IMAGE} AS build
@@ -34,10 +35,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
 
-# Then the project itself, as a wheel (not editable: the image carries no source tree).
+# Then the product itself, as a wheel (not editable: the image carries no source tree). The test
+# bed (testbed/, a development distribution of its own) is neither copied nor installed.
 COPY operator/ operator/
 COPY connector_runtime/ connector_runtime/
-COPY testbed/ testbed/
 RUN pip wheel --no-deps --wheel-dir /tmp/wheels . \
     && pip install --no-deps /tmp/wheels/*.whl \
     && sekoia-intel-operator --help >/dev/null \

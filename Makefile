@@ -12,7 +12,14 @@ PY      = $(BIN)/python -P
 STAMP   = $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup venv binaries lint format test test-fast demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds
+# The second interpreter `make test` runs the non-cluster suite on (the image's Python). Found as
+# PYTHON313 if set, else the newest pyenv 3.13.x, else python3.13 on PATH; make test fails if none.
+PYTHON313 ?= $(shell for c in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null | sort -V -r) \
+	$$(command -v python3.13); do "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo "$$c"; break; }; done)
+VENV313 ?= .venv-3.13
+STAMP313 = $(VENV313)/.installed
+
+.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -26,12 +33,25 @@ setup: venv binaries
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The product (sekoia-intel-sync) and, beside it, the development test bed (testbed/pyproject.toml:
+# control plane, emulators and their console scripts, demo, soak), both editable.
+$(STAMP): pyproject.toml testbed/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	test -x $(BIN)/python || $(PYTHON) -P -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./testbed
 	touch $(STAMP)
+
+# The development virtualenv on Python 3.13: the product, its dev extra (tests/benchmarks draws
+# charts) and the test bed.
+venv-py313: $(STAMP313)
+
+$(STAMP313): pyproject.toml testbed/pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=/path/to/python3.13" >&2; exit 1; }
+	test -x $(VENV313)/bin/python || $(PYTHON313) -P -m venv $(VENV313)
+	$(VENV313)/bin/python -P -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -P -m pip install --quiet -e '.[dev]' -e ./testbed
+	touch $(STAMP313)
 
 binaries:
 	@bash testbed/controlplane/build-binaries.sh >/dev/null
@@ -50,8 +70,12 @@ format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: venv binaries lint
+# Python 3.11 (the oldest supported) runs everything; 3.13 (the image's) the non-cluster suite.
+test: venv binaries lint test-py313
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-py313: venv-py313
+	$(VENV313)/bin/python -P -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 test-fast: venv
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
@@ -87,4 +111,4 @@ chart-crds:
 	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/crds/sekoiaintelsyncs.yaml
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) .cache .pytest_cache .mypy_cache .ruff_cache

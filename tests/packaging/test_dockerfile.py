@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,8 @@ def test_hadolint_passes() -> None:
 def test_structure() -> None:
     build, final = _stages()
     base = next(args for word, args in _instructions() if word == "ARG")
-    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11-slim(-\w+)?", base)
+    # The interpreter `make test` runs the non-cluster suite on as its second one (test-py313).
+    assert re.fullmatch(r"PYTHON_IMAGE=python:3\.13-slim(-\w+)?", base)
     assert build[0] == ("FROM", "${PYTHON_IMAGE} AS build") and final[0] == ("FROM", "${PYTHON_IMAGE}")
     final_text = " ".join(args for _, args in final)
     # No compilers in the final stage; the C library python-magic loads at run time is there.
@@ -82,6 +84,60 @@ def _copied_paths() -> list[str]:
     return paths
 
 
+def test_the_build_copies_only_the_product() -> None:
+    # The test bed (testbed/: emulators, demo, soak, control-plane builder) is development tooling.
+    assert sorted(_copied_paths()) == ["README.md", "connector_runtime/", "operator/", "pyproject.toml"]
+
+
+def _distributions(venv: Path) -> set[str]:
+    listing = "import importlib.metadata as m; print(*(d.metadata['Name'] for d in m.distributions()))"
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-P", "-c", listing], capture_output=True, text=True, check=True
+    )
+    return {name.lower().replace("_", "-") for name in done.stdout.split()}
+
+
+@pytest.mark.timeout(300)
+def test_the_product_wheel_holds_no_test_bed(tmp_path: Path) -> None:
+    """Built from a tree that has testbed/ beside the product: the wheel still leaves it out."""
+    src, wheels = tmp_path / "src", tmp_path / "wheels"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in ("operator", "connector_runtime", "testbed"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-P",
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            wheels,
+            src,
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
+    (wheel,) = wheels.glob("sekoia_intel_sync-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        scripts = archive.read(entry_points).decode()
+    assert [n for n in names if n.startswith("testbed/")] == []
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {
+        "connector_runtime",
+        "sekoia_intel_operator",
+    }
+    assert "emulator" not in scripts
+    assert "sekoia-intel-operator = sekoia_intel_operator.cli:main" in scripts
+    assert "connector-runtime = connector_runtime.cli:main" in scripts
+
+
 @pytest.mark.timeout(900)
 def test_install_steps_in_a_clean_virtualenv(tmp_path: Path) -> None:
     """The build stage's steps: requirements from pyproject, the project as a wheel, --help."""
@@ -102,11 +158,17 @@ def test_install_steps_in_a_clean_virtualenv(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("\n".join(deps))
     env = {**os.environ, "PIP_NO_CACHE_DIR": "0"}  # the image disables the cache; tests reuse it
     subprocess.run([*pip, "install", "-r", str(tmp_path / "requirements.txt")], check=True, env=env)
+    dependencies = _distributions(venv)
     subprocess.run(
         [*pip, "wheel", "--no-deps", "--wheel-dir", str(tmp_path / "wheels"), "."], cwd=src, check=True
     )
     (wheel,) = (tmp_path / "wheels").glob("*.whl")
     subprocess.run([*pip, "install", "--no-deps", str(wheel)], check=True)
+    # What the image holds: its dependencies and the product, no test bed and no emulator script.
+    assert _distributions(venv) - dependencies == {"sekoia-intel-sync"}
+    assert "sekoia-intel-sync-testbed" not in dependencies
+    assert not list(venv.glob("lib/python*/site-packages/testbed"))
+    assert not list((venv / "bin").glob("*emulator*"))
 
     # Run as the image does: from a neutral directory (no source tree on sys.path), HOME and
     # TMPDIR under /tmp, no bytecode writes; nothing may be written into the installed tree.
