@@ -55,8 +55,8 @@ $(STAMP313): pyproject.toml testbed/pyproject.toml
 
 binaries:
 	@bash testbed/controlplane/build-binaries.sh >/dev/null
-	@bash testbed/kstatus/build.sh >/dev/null
-	@bash testbed/argocdhealth/build.sh >/dev/null
+	@bash testbed/gotool.sh kstatus >/dev/null
+	@bash testbed/gotool.sh argocdhealth >/dev/null
 
 # mypy cannot follow setuptools' editable finder for the operator/ -> sekoia_intel_operator
 # mapping, so it reads the package through a symlink made for it in .cache/.

@@ -1,16 +1,16 @@
 """The real kstatus libraries for the tests: runs testbed/kstatus (sigs.k8s.io/cli-utils and Flux's
-github.com/fluxcd/cli-utils, built from the Go module proxy by testbed/kstatus/build.sh)."""
+github.com/fluxcd/cli-utils, built from the Go module proxy by testbed/gotool.sh)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-BUILD_SCRIPT = Path(__file__).resolve().parent / "kstatus" / "build.sh"
+from testbed.gotools import GoToolUnavailable, go_tool
+
 LIBRARIES = ("cli-utils", "flux")
 
 
@@ -18,15 +18,12 @@ class KstatusUnavailable(RuntimeError):
     """testbed/kstatus could not be built or did not answer."""
 
 
-@functools.cache
 def kstatus_bin() -> Path:
     """The built program (from the cache when its sources have not changed)."""
-    done = subprocess.run(["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise KstatusUnavailable(
-            f"building testbed/kstatus failed ({done.returncode}):\n{done.stderr[-3000:]}"
-        )
-    return Path(done.stdout.strip().splitlines()[-1])
+    try:
+        return go_tool("kstatus")
+    except GoToolUnavailable as err:
+        raise KstatusUnavailable(str(err)) from err
 
 
 def kstatus_verdicts(objs: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:

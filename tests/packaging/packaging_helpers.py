@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from testbed.controlplane.binaries import ensure_binaries
+from testbed.gotools import go_tool
 from testbed.kstatus_runner import LIBRARIES as KSTATUS_LIBRARIES
 from testbed.kstatus_runner import kstatus, kstatus_verdicts
 
@@ -24,7 +25,6 @@ CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 EXAMPLES = ROOT / "deploy" / "examples"
 ARGOCD_DIR = ROOT / "deploy" / "argocd"
 HEALTH_LUA = ARGOCD_DIR / "health.lua"
-ARGOCD_HARNESS_BUILD = ROOT / "testbed" / "argocdhealth" / "build.sh"
 
 
 @functools.cache
@@ -89,12 +89,8 @@ class ArgoHealth:
         return self.many([obj])[0]
 
 
-@functools.cache
 def _argocd_harness_bin() -> str:
-    built = subprocess.run(["bash", str(ARGOCD_HARNESS_BUILD)], capture_output=True, text=True, check=False)
-    if built.returncode != 0:
-        raise AssertionError(f"building testbed/argocdhealth failed:\n{built.stderr[-3000:]}")
-    return built.stdout.strip().splitlines()[-1]
+    return str(go_tool("argocdhealth"))
 
 
 def argocd_harness(directory: Path = ARGOCD_DIR) -> list[dict[str, Any]]:
