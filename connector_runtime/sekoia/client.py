@@ -30,11 +30,8 @@ from ..tls import describe
 from . import protocol
 from .errors import (
     SekoiaAuthError,
-    SekoiaBlocked,
-    SekoiaError,
     SekoiaNotFound,
     SekoiaRedirected,
-    SekoiaRequestError,
     SekoiaUnavailable,
     SekoiaUnexpectedAnswer,
     SekoiaValueRejected,
@@ -473,22 +470,3 @@ class SekoiaClient:
         if not answer.is_json:
             return f"with a {answer.content_type or 'non-JSON'} body"
         return "with a JSON body"
-
-
-__all__ = [
-    "AddOutcome",
-    "NewValue",
-    "Rejected",
-    "SekoiaAuthError",
-    "SekoiaBlocked",
-    "SekoiaClient",
-    "SekoiaError",
-    "SekoiaNotFound",
-    "SekoiaRedirected",
-    "SekoiaRequestError",
-    "SekoiaUnavailable",
-    "SekoiaUnexpectedAnswer",
-    "SekoiaValueRejected",
-    "SharedFields",
-    "Stopped",
-]
