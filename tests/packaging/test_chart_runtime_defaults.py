@@ -69,7 +69,9 @@ def test_default_values_give_bounded_runtime_resources_and_nothing_else(tmp_path
     assert cfg.allowlists.image_pull_secret_names == ()
     assert dict(cfg.allowlists.max_resources) == {"memory": "2Gi", "ephemeral-storage": "1Gi"}
     variables = _variables(objs)
-    assert variables["pullSecrets"] == [] and variables["tolerationKeys"] == []
+    # Lists, never null: CEL cannot range over null and the API server would refuse the policy.
+    for name in ("pullSecrets", "tolerationKeys", "nodeSelectorKeys", "priorityClasses"):
+        assert variables[name] == [], name
     assert variables["maxResources"] == {"memory": "2Gi", "ephemeral-storage": "1Gi"}
 
 
