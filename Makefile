@@ -19,7 +19,7 @@ PYTHON313 ?= $(shell for c in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.
 VENV313 ?= .venv-3.13
 STAMP313 = $(VENV313)/.installed
 
-.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds
+.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds chart
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -55,8 +55,10 @@ $(STAMP313): pyproject.toml testbed/pyproject.toml
 
 binaries:
 	@bash testbed/controlplane/build-binaries.sh >/dev/null
-	@bash testbed/gotool.sh kstatus >/dev/null
-	@bash testbed/gotool.sh argocdhealth >/dev/null
+	@bash testbed/gotools/build.sh kstatus >/dev/null
+	@bash testbed/gotools/build.sh argocdhealth >/dev/null
+	@bash testbed/gotools/build.sh actionlint >/dev/null
+	@bash testbed/gotools/build.sh kube-score >/dev/null
 
 # mypy cannot follow setuptools' editable finder for the operator/ -> sekoia_intel_operator
 # mapping, so it reads the package through a symlink made for it in .cache/.
@@ -110,5 +112,16 @@ bench-operator: venv binaries
 chart-crds:
 	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/crds/sekoiaintelsyncs.yaml
 
+# The release artefact of the chart: `helm lint --strict`, then `helm package` into $(DIST)/ as
+# sekoia-intel-sync-<Chart.yaml version>.tgz (the release workflow pushes that file as OCI).
+CHART_DIR = deploy/helm/sekoia-intel-sync
+DIST ?= dist
+# HELM=/path/to/helm uses that helm instead of the pinned one built from the module proxy (CI).
+HELM ?=
+chart:
+	@HELM="$(HELM)"; [ -n "$$HELM" ] || HELM="$$(bash testbed/controlplane/build-binaries.sh 2>/dev/null)/helm"; \
+	  "$$HELM" lint --strict $(CHART_DIR) && \
+	  mkdir -p $(DIST) && "$$HELM" package $(CHART_DIR) --destination $(DIST)
+
 clean:
-	rm -rf $(VENV) $(VENV313) .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) .cache .pytest_cache .mypy_cache .ruff_cache $(DIST)

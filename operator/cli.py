@@ -17,7 +17,14 @@ from urllib.parse import urlsplit
 
 from . import config as config_module
 from .config import NetworkPolicyConfig, OperatorConfig, WebhookConfig
-from .policy import DEFAULT_OPENCTI_SCHEMES, DEFAULT_SEKOIA_URLS, Allowlists
+from .pod_defaults import parse_defaults
+from .policy import (
+    DEFAULT_OPENCTI_SCHEMES,
+    DEFAULT_SEKOIA_URLS,
+    Allowlists,
+    quantity_at_most,
+    resource_problems,
+)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -137,6 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
     pol.add_argument("--allow-node-selector-key", action="append", default=[], metavar="KEY")
     pol.add_argument("--allow-affinity", action="store_true", help="let resources set runtime.affinity")
     pol.add_argument(
+        "--allow-image-pull-secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Secret a resource may add to its runtime's imagePullSecrets (exact, or a prefix ending in *)",
+    )
+    pol.add_argument(
+        "--max-runtime-resource",
+        action="append",
+        default=[],
+        metavar="NAME=QUANTITY",
+        help="bound of spec.runtime.resources (e.g. memory=1Gi): request and limit at most this, limit set",
+    )
+    pol.add_argument(
+        "--runtime-pod-defaults",
+        default="",
+        metavar="JSON",
+        help="JSON object of every runtime Pod's defaults: imagePullSecrets, resources, nodeSelector, "
+        "tolerations, affinity, topologySpreadConstraints, priorityClassName",
+    )
+    pol.add_argument(
         "--secrets-cluster-role",
         default=os.environ.get("SIS_SECRETS_CLUSTER_ROLE", ""),
         help="ClusterRole a namespace binds to let the operator read its Secrets (named in messages)",
@@ -187,6 +215,12 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
     if args.resync_interval <= 0:
         raise ValueError("--resync-interval must be positive")
     cfg.allowlists = _allowlists(args)
+    cfg.pod_defaults = parse_defaults(args.runtime_pod_defaults)
+    if cfg.pod_defaults.resources is not None:
+        # Every runtime Deployment would be refused at admission: say it at start instead.
+        problems = resource_problems(cfg.pod_defaults.resources, cfg.allowlists.max_resources)
+        if problems:
+            raise ValueError("--runtime-pod-defaults resources break --max-runtime-resource: " + problems[0])
     cfg.identity.secrets_cluster_role = args.secrets_cluster_role
     cfg.network_policy = _network_policy(args) if args.network_policy else None
     if args.webhook:
@@ -243,7 +277,16 @@ def _allowlists(args: argparse.Namespace) -> Allowlists:
         priority_class_names=tuple(args.allow_priority_class),
         node_selector_keys=tuple(args.allow_node_selector_key),
         allow_affinity=args.allow_affinity,
+        image_pull_secret_names=tuple(args.allow_image_pull_secret),
+        max_resources=tuple(_maximum(entry) for entry in args.max_runtime_resource),
     )
+
+
+def _maximum(entry: str) -> tuple[str, str]:
+    name, sep, quantity = entry.partition("=")
+    if not sep or not name or not quantity_at_most(quantity, quantity):
+        raise ValueError(f"--max-runtime-resource {entry!r} must look like memory=1Gi")
+    return name, quantity
 
 
 def _network_policy(args: argparse.Namespace) -> NetworkPolicyConfig:

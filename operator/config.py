@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .pod_defaults import RuntimePodDefaults
 from .policy import Allowlists
 from .workload import DEFAULT_RUNTIME_IMAGE
 
@@ -28,6 +29,7 @@ class OperatorConfig:
     max_workers: int = 8
     webhook: WebhookConfig | None = None
     allowlists: Allowlists = field(default_factory=Allowlists)
+    pod_defaults: RuntimePodDefaults = field(default_factory=RuntimePodDefaults)
     network_policy: NetworkPolicyConfig | None = field(default_factory=lambda: NetworkPolicyConfig())
     #: How the operator names itself in "grant me access" messages (chart: the release's names).
     identity: OperatorIdentity = field(default_factory=lambda: OperatorIdentity())

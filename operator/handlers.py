@@ -53,6 +53,7 @@ def _settings() -> reconcile.Settings:
         claims_namespace=CONFIG.claims_namespace,
         runtime_image=CONFIG.runtime_image,
         allowlists=CONFIG.allowlists,
+        pod_defaults=CONFIG.pod_defaults,
         network_policy=CONFIG.network_policy,
         secrets_grant=_secrets_grant(),
     )

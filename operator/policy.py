@@ -10,16 +10,23 @@ Semantics shared with the chart's ValidatingAdmissionPolicy (keep the two in ste
 - a URL pattern is `scheme://host[:port][/path]`, where a `*` host label stands for exactly one DNS
   label, a `*` port for any port, no port for the scheme's default port, and a path for that path
   or anything below it;
-- key entries (annotations, toleration and nodeSelector keys) match exactly or as a `*` prefix.
+- key entries (annotations, toleration and nodeSelector keys, imagePullSecrets names) match exactly
+  or as a `*` prefix;
+- a resource maximum (cpu, memory, ephemeral-storage...) bounds the request and the limit of that
+  resource in `spec.runtime.resources`, and that limit must then be set (no limit is no bound).
+
+The platform's Pod defaults (pod_defaults.py) are not judged here: they are the administrators' own.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
+
+from kubernetes.utils import parse_quantity
 
 from .spec import SyncSpec
 
@@ -48,6 +55,10 @@ class Allowlists:
     priority_class_names: tuple[str, ...] = ()
     node_selector_keys: tuple[str, ...] = ()
     allow_affinity: bool = False
+    #: Secrets (names or `prefix*`) a resource may add to its runtime's imagePullSecrets.
+    image_pull_secret_names: tuple[str, ...] = ()
+    #: (resource name, maximum quantity): bounds of spec.runtime.resources.
+    max_resources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,4 +259,41 @@ def check(spec: SyncSpec, lists: Allowlists, *, default_image: str) -> PolicyVer
             refuse(REASON_POD_FIELD, f"spec.runtime.nodeSelector key {key!r} is not allowed by the operator")
     if rt.affinity and not lists.allow_affinity:
         refuse(REASON_POD_FIELD, "spec.runtime.affinity is not allowed by the operator")
+    for secret in rt.image_pull_secrets or []:
+        if not key_allowed(secret.name, lists.image_pull_secret_names):
+            refuse(
+                REASON_POD_FIELD,
+                f"spec.runtime.imagePullSecrets {secret.name!r} is not among the pull Secrets the operator "
+                "allows",
+            )
+    for problem in resource_problems(rt.resources, lists.max_resources):
+        refuse(REASON_POD_FIELD, f"spec.runtime.resources.{problem}")
     return verdict
+
+
+def quantity_at_most(value: object, maximum: str) -> bool:
+    """Whether a Kubernetes quantity is at most `maximum` (False when it is not a quantity)."""
+    try:
+        return bool(parse_quantity(value) <= parse_quantity(maximum))
+    except (ValueError, TypeError, ArithmeticError):
+        return False
+
+
+def resource_problems(
+    resources: Mapping[str, Mapping[str, object]] | None, maxima: Iterable[tuple[str, str]]
+) -> list[str]:
+    """What in `resources` exceeds a maximum, each as `<requests|limits>.<name> ...`; no resources
+    (the defaults apply) exceed nothing."""
+    if resources is None:
+        return []
+    problems = []
+    for name, maximum in maxima:
+        limit = (resources.get("limits") or {}).get(name)
+        request = (resources.get("requests") or {}).get(name)
+        if limit is None:
+            problems.append(f"limits.{name} must be set (at most {maximum}): the operator bounds {name}")
+        elif not quantity_at_most(limit, maximum):
+            problems.append(f"limits.{name} {limit} exceeds the operator's maximum {maximum}")
+        if request is not None and not quantity_at_most(request, maximum):
+            problems.append(f"requests.{name} {request} exceeds the operator's maximum {maximum}")
+    return problems

@@ -21,6 +21,7 @@ from . import conditions as cond
 from .config import NetworkPolicyConfig
 from .events import EventSpec, transition_events
 from .kube import ChildNameTaken, CollectionRuntime, Kube, KubeClaimBackend, owned_by
+from .pod_defaults import RuntimePodDefaults
 from .runtime_health import RuntimeHealth, assess, blocked_from_progress
 from .secrets import CredentialsCheck, check_ca_bundle_secret, check_credentials, not_readable
 from .spec import SpecError, SyncSpec, parse_spec
@@ -33,6 +34,8 @@ class Settings:
     claims_namespace: str
     runtime_image: str = workload.DEFAULT_RUNTIME_IMAGE
     allowlists: policy.Allowlists = field(default_factory=policy.Allowlists)
+    #: The platform's defaults for every runtime Pod (chart values runtimeDefaults.*).
+    pod_defaults: RuntimePodDefaults = field(default_factory=RuntimePodDefaults)
     #: None = no NetworkPolicy per runtime.
     network_policy: NetworkPolicyConfig | None = None
     #: "kubectl ... create rolebinding ..." that lets the operator read Secrets in `{namespace}`.
@@ -289,6 +292,7 @@ def reconcile(kube: Kube, settings: Settings, body: Mapping[str, Any]) -> Outcom
                 default_image=settings.runtime_image,
                 credentials_fingerprint=credentials.fingerprint,
                 credentials_valid=credentials_valid,
+                pod_defaults=settings.pod_defaults,
             )
             if settings.network_policy is not None:
                 # Before the Deployment: the Pod never runs unconfined, not even for a moment.

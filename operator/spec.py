@@ -120,10 +120,17 @@ class ConnectorSpec(_Model):
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", alias="logLevel")
 
 
+class LocalObjectReference(_Model):
+    """A Secret of the resource's namespace, by name (as in a Pod's imagePullSecrets)."""
+
+    name: str = Field(min_length=1, max_length=253)
+
+
 class RuntimeSpec(_Model):
     """Overrides for the runtime Pod; raw Kubernetes structures are kept as plain dicts."""
 
     image: str | None = None
+    image_pull_secrets: list[LocalObjectReference] | None = Field(default=None, alias="imagePullSecrets")
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
         default=None, alias="imagePullPolicy"
     )

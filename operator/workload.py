@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import naming, tls
+from .pod_defaults import DEFAULT_RESOURCES as DEFAULT_RESOURCES  # re-exported for callers and tests
+from .pod_defaults import RuntimePodDefaults, merge_into
 from .spec import SyncSpec
 
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"
@@ -18,13 +20,6 @@ RUNTIME_PORT = 8080
 RUNTIME_UID = 10001
 CONTAINER_NAME = "runtime"
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
-
-# Sized for one stream consumer pushing batches: small CPU, memory bounded so a leak restarts the Pod
-# instead of starving its node. Replaced as a whole when the user sets runtime.resources.
-DEFAULT_RESOURCES: dict[str, dict[str, str]] = {
-    "requests": {"cpu": "50m", "memory": "128Mi"},
-    "limits": {"memory": "512Mi"},
-}
 
 
 @dataclass(frozen=True)
@@ -193,9 +188,11 @@ def desired_deployment(
     default_image: str = DEFAULT_RUNTIME_IMAGE,
     credentials_fingerprint: str | None,
     replicas: int,
+    pod_defaults: RuntimePodDefaults | None = None,
 ) -> dict[str, Any]:
     """The runtime Deployment: one replica at most, `Recreate` so two runtimes never read the same
-    stream at once, restricted security context, probes on the runtime's health endpoints."""
+    stream at once, restricted security context, probes on the runtime's health endpoints; the
+    platform's Pod defaults combined with the resource's own fields (pod_defaults.merge_into)."""
     rt = spec.runtime
     name = ref.child
     pod_annotations = dict(rt.pod_annotations or {})
@@ -213,7 +210,6 @@ def desired_deployment(
         "ports": [{"name": "http", "containerPort": RUNTIME_PORT, "protocol": "TCP"}],
         "livenessProbe": _probe("/healthz", 20, 3),
         "readinessProbe": _probe("/readyz", 10, 3),
-        "resources": rt.resources if rt.resources is not None else DEFAULT_RESOURCES,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -244,14 +240,7 @@ def desired_deployment(
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, *ca_volumes],
     }
-    if rt.node_selector:
-        pod_spec["nodeSelector"] = dict(rt.node_selector)
-    if rt.tolerations:
-        pod_spec["tolerations"] = [dict(t) for t in rt.tolerations]
-    if rt.affinity:
-        pod_spec["affinity"] = dict(rt.affinity)
-    if rt.priority_class_name:
-        pod_spec["priorityClassName"] = rt.priority_class_name
+    container["resources"] = merge_into(pod_spec, rt, pod_defaults or RuntimePodDefaults())
 
     # The collection label lets the next holder of the claim see this runtime even after this resource
     # is gone (its Pods outlive it until garbage collection).
@@ -283,6 +272,7 @@ def desired_children(
     default_image: str,
     credentials_fingerprint: str | None,
     credentials_valid: bool | None,
+    pod_defaults: RuntimePodDefaults | None = None,
 ) -> list[dict[str, Any]]:
     """All children in apply order: identity first, so the Pod never starts without its account."""
     return [
@@ -295,5 +285,6 @@ def desired_children(
             default_image=default_image,
             credentials_fingerprint=credentials_fingerprint,
             replicas=desired_replicas(spec, credentials_valid=credentials_valid),
+            pod_defaults=pod_defaults,
         ),
     ]

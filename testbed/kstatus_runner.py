@@ -1,5 +1,5 @@
 """The real kstatus libraries for the tests: runs testbed/kstatus (sigs.k8s.io/cli-utils and Flux's
-github.com/fluxcd/cli-utils, built from the Go module proxy by testbed/gotool.sh)."""
+github.com/fluxcd/cli-utils, built from the Go module proxy by testbed/gotools/build.sh)."""
 
 from __future__ import annotations
 

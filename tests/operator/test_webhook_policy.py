@@ -37,3 +37,15 @@ def test_allowlist_violations_are_admission_errors_naming_the_field() -> None:
 
 def test_without_allowlists_the_webhook_checks_what_it_did_before() -> None:
     assert _validate(raw_spec(runtime={"image": "evil.example/miner:1"}), None) == []
+
+
+def test_pull_secrets_and_resources_beyond_the_policy_are_admission_errors() -> None:
+    lists = Allowlists(image_pull_secret_names=("team-*",), max_resources=(("memory", "1Gi"),))
+    runtime = {
+        "imagePullSecrets": [{"name": "team-robot"}, {"name": "kube-system-robot"}],
+        "resources": {"limits": {"memory": "4Gi"}},
+    }
+    assert _validate(raw_spec(runtime=runtime), lists) == [
+        "spec.runtime.imagePullSecrets 'kube-system-robot' is not among the pull Secrets the operator allows",
+        "spec.runtime.resources.limits.memory 4Gi exceeds the operator's maximum 1Gi",
+    ]

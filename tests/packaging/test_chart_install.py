@@ -171,19 +171,24 @@ def runtime_like(
     image: str = "",
     labelled: bool = True,
     tolerations: list[dict[str, Any]] | None = None,
+    pull_secrets: list[str] | None = None,
+    memory_limit: str = "512Mi",
 ) -> dict[str, Any]:
-    """A Deployment shaped like a runtime's, for the admission policy to judge."""
+    """A Deployment shaped like a runtime's, for the admission policy to judge (resources within
+    the chart's default policy.maxRuntimeResources unless `memory_limit` says otherwise)."""
     labels = {f"{GROUP}/uid": "u1"}
     if labelled:
         labels["app.kubernetes.io/managed-by"] = "sekoia-intel-operator"
-    pod: dict[str, Any] = {
-        "serviceAccountName": service_account,
-        "containers": [
-            {"name": "runtime", "image": image or "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"}
-        ],
+    container = {
+        "name": "runtime",
+        "image": image or "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0",
+        "resources": {"limits": {"memory": memory_limit, "ephemeral-storage": "256Mi"}},
     }
+    pod: dict[str, Any] = {"serviceAccountName": service_account, "containers": [container]}
     if tolerations:
         pod["tolerations"] = tolerations
+    if pull_secrets:
+        pod["imagePullSecrets"] = [{"name": n} for n in pull_secrets]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -367,12 +372,16 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
             runtime_like(elsewhere, image="evil.example/miner:1"),
             runtime_like(elsewhere, labelled=False),
             runtime_like(elsewhere, tolerations=[{"operator": "Exists"}]),
+            runtime_like(elsewhere, pull_secrets=["someone-elses-robot"]),
+            runtime_like(elsewhere, memory_limit="2049Mi"),
         ]
         messages = [
             "a runtime Deployment must run under its own ServiceAccount sis-x, not default",
             "runtime images must come from the allowlist",
             "may only write Deployments labelled app.kubernetes.io/managed-by=sekoia-intel-operator",
             "a runtime Pod may only use the annotations, tolerations, priority class",
+            "a runtime Pod may only use the pull Secrets",
+            "a runtime container must set limits, and limits and requests at most policy.maxRuntimeResources",
         ]
         # The API server loads a new ValidatingAdmissionPolicy asynchronously (type-checking, then
         # its informer): wait until it judges a server-side dry run before asserting.

@@ -145,7 +145,14 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 {{- if .allowAffinity }}
 - --allow-affinity
 {{- end }}
+{{- range .imagePullSecretNames }}
+- {{ printf "--allow-image-pull-secret=%v" . | quote }}
 {{- end }}
+{{- range $name, $max := .maxRuntimeResources }}
+- {{ printf "--max-runtime-resource=%v=%v" $name $max | quote }}
+{{- end }}
+{{- end }}
+- {{ printf "--runtime-pod-defaults=%s" (include "sis.runtimePodDefaults" .) | quote }}
 {{- with .Values.runtimeNetworkPolicy }}
 {{- if .enabled }}
 {{- range .monitoringNamespaces }}
@@ -172,4 +179,16 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 {{- else -}}
 kube-root-ca.crt
 {{- end -}}
+{{- end -}}
+
+
+{{/* runtimeDefaults as the operator's --runtime-pod-defaults JSON (empty fields left out). */}}
+{{- define "sis.runtimePodDefaults" -}}
+{{- $out := dict -}}
+{{- range $key, $value := .Values.runtimeDefaults -}}
+{{- if $value -}}
+{{- $_ := set $out $key $value -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
 {{- end -}}
