@@ -10,7 +10,7 @@ from cryptography import x509
 from sekoia_intel_operator import webhook_cert as wc
 
 NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
-HOSTS = wc.service_hosts("sis-webhook", "ops") + ["127.0.0.1"]
+HOSTS = [*wc.service_hosts("sis-webhook", "ops"), "127.0.0.1"]
 
 
 def chain(bundle: wc.CertBundle) -> tuple[list[x509.Certificate], x509.Certificate]:
