@@ -108,7 +108,7 @@ bench-operator: venv binaries
 # The chart carries a copy of the CRD (helm warns on every command about a symlink): this refreshes
 # it, and tests/packaging fails while the two differ.
 chart-crds:
-	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/crds/sekoiaintelsyncs.yaml
+	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/files/crds/sekoiaintelsyncs.yaml
 
 clean:
 	rm -rf $(VENV) $(VENV313) .cache .pytest_cache .mypy_cache .ruff_cache

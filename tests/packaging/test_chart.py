@@ -62,8 +62,36 @@ def _operator_cluster_roles(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_chart_crd_is_the_same_file_as_deploy_crds() -> None:
-    chart_copy = CHART / "crds" / CRD.name
+    chart_copy = CHART / "files" / "crds" / CRD.name
     assert chart_copy.read_bytes() == CRD.read_bytes(), "run `make chart-crds` after editing deploy/crds"
+    # Not in crds/ as well: helm would install that copy first and the template would then collide.
+    assert not (CHART / "crds" / CRD.name).exists()
+
+
+def _sis_crd(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return find(objs, "CustomResourceDefinition", "sekoiaintelsyncs.sync.sekoia-intel.dev")
+
+
+def test_the_rendered_crd_is_deploy_crds_plus_the_keep_policy_only() -> None:
+    """The template turns the file into YAML and back (fromYaml/toYaml): nothing may change on the way
+    (key order aside), so deploy/crds stays the one source of truth for either install route."""
+    source = yaml.safe_load(CRD.read_text())
+    (rendered,) = _sis_crd(render())
+    annotations = rendered["metadata"].pop("annotations")
+    assert annotations == {
+        "helm.sh/resource-policy": "keep",
+        "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+    }
+    assert rendered == source
+    (no_keep,) = _sis_crd(render({"crds.keep": "false"}))
+    assert no_keep == source
+    # crds.enabled=false: no SekoiaIntelSync CRD; kopf's peering CRDs still come from crds/.
+    objs = render({"crds.enabled": "false"})
+    assert not _sis_crd(objs)
+    assert {c["metadata"]["name"] for c in find(objs, "CustomResourceDefinition")} == {
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -594,12 +622,15 @@ def test_chart_metadata_and_notes_work_for_a_packaged_chart(tmp_path: Path) -> N
     (package,) = tmp_path.glob("sekoia-intel-sync-*.tgz")
     with tarfile.open(package) as tar:
         shipped = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    assert "crds/sekoiaintelsyncs.yaml" in shipped and "templates/NOTES.txt" in shipped
+    assert {"files/crds/sekoiaintelsyncs.yaml", "templates/crds.yaml", "templates/NOTES.txt"} <= shipped
     for values in ({}, MODES["namespaced"], MODES["cert-manager"]):
         notes = _notes(tmp_path / "notes", values)
         assert "apt-feed" in notes  # rendered, not empty
         assert "deploy/" not in notes and "-f crds/" not in notes, notes
-        assert (
-            f"helm show crds <chart> --version {chart['version']} | kubectl apply --server-side -f -" in notes
-        )
+        assert "`helm upgrade` updates it" in notes and "`helm uninstall` keeps it" in notes
         assert chart["home"] in notes
+    notes = " ".join(_notes(tmp_path / "notes", {"crds.enabled": "false"}).split())
+    assert (
+        f"helm template <chart> --version {chart['version']} --show-only templates/crds.yaml "
+        "--set crds.enabled=true | kubectl apply --server-side --force-conflicts -f -"
+    ) in notes.replace("\\ ", "")
