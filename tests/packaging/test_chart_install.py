@@ -73,8 +73,14 @@ def make_namespace(cluster: Any) -> Iterator[Callable[..., str]]:
 def helm_install(
     cluster: Any, release: str, namespace: str, *values: str, verb: str = "install", reuse: bool = False
 ) -> str:
-    """Install or upgrade, waiting for the Deployment; returns helm's output (with NOTES.txt)."""
-    sets = [arg for v in values for arg in ("--set", v)] + (["--reuse-values"] if reuse else [])
+    """Install or upgrade, waiting for the Deployment; returns helm's output (with NOTES.txt).
+
+    The releases of these tests share the session's cluster, and one CRD can have only one Helm
+    owner: they run with crds.enabled=false, the CRD applied from deploy/crds (README "CRDs",
+    several releases). test_chart_crds_cluster tests the chart's own CRD handling."""
+    ensure_crd(cluster)
+    sets = ["--set", "crds.enabled=false"]
+    sets += [arg for v in values for arg in ("--set", v)] + (["--reuse-values"] if reuse else [])
     return str(
         cluster.helm(verb, release, str(CHART), "-n", namespace, "--wait", "--timeout", "120s", *sets).stdout
     )
