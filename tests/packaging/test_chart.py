@@ -376,9 +376,18 @@ def test_policy_values_become_operator_flags_and_the_admission_policy() -> None:
     assert "--allow-sekoia-url=https://app.*.sekoia.io/api" in args
     assert not [a for a in args if a.startswith(("--allow-runtime-image", "--allow-toleration"))]
     assert "--api-server-port=443" in args and "--no-network-policy" not in args
-    (vap,) = find(objs, "ValidatingAdmissionPolicy")
-    (binding,) = find(objs, "ValidatingAdmissionPolicyBinding")
+    (vap,) = find(objs, "ValidatingAdmissionPolicy", "sis-system-rel-sekoia-intel-sync")
+    (binding,) = find(objs, "ValidatingAdmissionPolicyBinding", "sis-system-rel-sekoia-intel-sync")
     assert binding["spec"] == {"policyName": vap["metadata"]["name"], "validationActions": ["Deny"]}
+    # The webhook certificate mode's `create secrets` narrowed to one name by a second policy.
+    (cert_vap,) = find(objs, "ValidatingAdmissionPolicy", "sis-system-rel-sekoia-intel-sync-webhook-cert")
+    (cert_binding,) = find(objs, "ValidatingAdmissionPolicyBinding", cert_vap["metadata"]["name"])
+    assert cert_binding["spec"]["policyName"] == cert_vap["metadata"]["name"]
+    assert cert_vap["spec"]["matchConditions"] == vap["spec"]["matchConditions"]
+    assert cert_vap["spec"]["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": [""], "apiVersions": ["*"], "resources": ["secrets"], "operations": ["CREATE"]}
+    ]
+    assert not find(render(MODES["cert-manager"]), "ValidatingAdmissionPolicy", cert_vap["metadata"]["name"])
     assert vap["spec"]["failurePolicy"] == "Fail"
     (match,) = vap["spec"]["matchConditions"]
     assert "system:serviceaccount:sis-system:rel-sekoia-intel-sync" in match["expression"]

@@ -377,6 +377,30 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert not can_i(cluster, sa, "-n", release_ns, "get", "secrets/other")
         assert not can_i(cluster, sa, "-n", release_ns, "list", "secrets")
         assert not can_i(cluster, sa, "-n", elsewhere, "create", "secrets")
+
+        # RBAC lets it create Secrets in the release namespace; the chart's second admission policy
+        # only the certificate's own (dry runs: nothing is left behind).
+        def create_secret(secret_name: str) -> Any:
+            body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name}}
+            return cluster.kubectl(
+                f"--as={sa}",
+                "-n",
+                release_ns,
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+                input=json.dumps(body),
+                check=False,
+            )
+
+        wait_until(
+            lambda: "may only create its webhook certificate Secret" in create_secret("loot").stderr,
+            60,
+            "the webhook certificate ValidatingAdmissionPolicy to be in effect",
+        )
+        allowed = create_secret(f"{name}-webhook-tls")
+        assert allowed.returncode == 0, allowed.stderr
         assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{release_ns}-{name}")
         assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
 
