@@ -110,7 +110,7 @@ bench-operator: venv binaries
 # The chart carries a copy of the CRD (helm warns on every command about a symlink): this refreshes
 # it, and tests/packaging fails while the two differ.
 chart-crds:
-	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/crds/sekoiaintelsyncs.yaml
+	cp deploy/crds/sekoiaintelsyncs.yaml deploy/helm/sekoia-intel-sync/files/crds/sekoiaintelsyncs.yaml
 
 # The release artefact of the chart: `helm lint --strict`, then `helm package` into $(DIST)/ as
 # sekoia-intel-sync-<Chart.yaml version>.tgz (the release workflow pushes that file as OCI).

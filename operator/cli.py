@@ -105,6 +105,28 @@ def build_parser() -> argparse.ArgumentParser:
         "server); without it, --webhook needs --webhook-client-cafile",
     )
     wh.add_argument(
+        "--webhook-cert-secret",
+        metavar="NAME",
+        help="keep a self-made CA and serving certificate in this Secret of the operator's namespace "
+        "(created by the first replica, shared by all, renewed before expiry) instead of certificate files",
+    )
+    wh.add_argument(
+        "--webhook-cert-namespace",
+        default=os.environ.get("POD_NAMESPACE"),
+        help="namespace of that Secret (default: env POD_NAMESPACE, else the claims namespace)",
+    )
+    wh.add_argument(
+        "--webhook-service",
+        metavar="NAME",
+        help="Service in front of the webhook: its DNS names go into the self-made certificate and it "
+        "owns the Secret (deleted with it)",
+    )
+    wh.add_argument(
+        "--webhook-inject-ca",
+        metavar="CONFIG",
+        help="ValidatingWebhookConfiguration whose webhooks get the self-made CA as caBundle",
+    )
+    wh.add_argument(
         "--webhook-config-name",
         help="let the operator create/patch this ValidatingWebhookConfiguration (needs cluster RBAC)",
     )
@@ -226,6 +248,14 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
     if args.webhook:
         if bool(args.webhook_certfile) != bool(args.webhook_keyfile):
             raise ValueError("--webhook-certfile and --webhook-keyfile go together")
+        if args.webhook_cert_secret and args.webhook_certfile:
+            raise ValueError("--webhook-cert-secret replaces --webhook-certfile/--webhook-keyfile: give one")
+        if args.webhook_cert_secret and not (args.webhook_service or args.webhook_host):
+            raise ValueError(
+                "--webhook-cert-secret needs --webhook-service or --webhook-host (names for the certificate)"
+            )
+        if (args.webhook_inject_ca or args.webhook_service) and not args.webhook_cert_secret:
+            raise ValueError("--webhook-inject-ca and --webhook-service go with --webhook-cert-secret")
         for path in (
             args.webhook_certfile,
             args.webhook_keyfile,
@@ -234,9 +264,10 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
         ):
             if path is not None and not path.is_file():
                 raise ValueError(f"webhook file not found: {path}")
-        if not args.webhook_certfile:
+        if not args.webhook_certfile and not args.webhook_cert_secret:
             raise ValueError(
-                "--webhook needs --webhook-certfile and --webhook-keyfile (the API server only calls HTTPS)"
+                "--webhook needs --webhook-cert-secret, or --webhook-certfile and --webhook-keyfile "
+                "(the API server only calls HTTPS)"
             )
         if not args.webhook_client_cafile and not args.webhook_insecure_no_client_auth:
             raise ValueError(
@@ -252,12 +283,16 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
             addr=args.webhook_addr,
             port=args.webhook_port,
             host=args.webhook_host,
-            certfile=str(args.webhook_certfile),
-            keyfile=str(args.webhook_keyfile),
+            certfile=str(args.webhook_certfile) if args.webhook_certfile else None,
+            keyfile=str(args.webhook_keyfile) if args.webhook_keyfile else None,
             cafile=str(args.webhook_cafile) if args.webhook_cafile else None,
             managed_config=args.webhook_config_name,
             client_cafile=str(args.webhook_client_cafile) if args.webhook_client_cafile else None,
             client_names=list(args.webhook_client_name),
+            cert_secret=args.webhook_cert_secret,
+            cert_namespace=args.webhook_cert_namespace or args.claims_namespace,
+            service=args.webhook_service,
+            ca_injection_config=args.webhook_inject_ca,
         )
     return cfg
 

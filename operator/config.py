@@ -75,6 +75,14 @@ class WebhookConfig:
     client_cafile: str | None = None
     #: Common names / DNS SANs accepted in that client certificate; empty = any it signed.
     client_names: list[str] = field(default_factory=list)
+    #: The operator keeps its own CA and serving certificate in this Secret (None = files given).
+    cert_secret: str | None = None
+    #: Namespace of that Secret (the operator's own).
+    cert_namespace: str = ""
+    #: Service in front of the webhook: its DNS names go into the certificate; it owns the Secret.
+    service: str | None = None
+    #: ValidatingWebhookConfiguration (rendered by the chart) whose caBundle the operator sets.
+    ca_injection_config: str | None = None
 
 
 CONFIG = OperatorConfig()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import ssl
+import tempfile
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, cast
 
 import kopf
@@ -16,9 +18,20 @@ from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
-from . import claim_watch, claims, coalesce, conditions, metrics, naming, reconcile, runtime_health, webhook
+from . import (
+    claim_watch,
+    claims,
+    coalesce,
+    conditions,
+    metrics,
+    naming,
+    reconcile,
+    runtime_health,
+    webhook,
+    webhook_cert,
+)
 from .claimant_index import ClaimantIndex
-from .config import CONFIG
+from .config import CONFIG, WebhookConfig
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
 from .login import login_with_bounded_pool
@@ -83,14 +96,21 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.connect_timeout = 30
     settings.networking.request_timeout = 60
     settings.execution.max_workers = CONFIG.max_workers
+    api_client = build_api_client()
     if CONFIG.webhook is not None:
         wh = CONFIG.webhook
+        certfile, keyfile = wh.certfile, wh.keyfile
+        if wh.cert_secret:
+            keeper = _cert_keeper(api_client, wh)
+            keeper.sync()  # before the server starts: it needs the files
+            _state["cert_keeper"] = keeper.start()
+            certfile, keyfile = str(keeper.certfile), str(keeper.keyfile)
         settings.admission.server = kopf.WebhookServer(
             addr=wh.addr,
             port=wh.port,
             host=wh.host,
-            certfile=wh.certfile,
-            pkeyfile=wh.keyfile,
+            certfile=certfile,
+            pkeyfile=keyfile,
             cafile=wh.cafile,
             # With a client CA, the TLS handshake itself refuses callers without a certificate it
             # signed: only the API server (configured with that client certificate) gets an answer.
@@ -99,21 +119,47 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         )
         if wh.managed_config:
             settings.admission.managed = wh.managed_config
-    _state["kube"] = Kube(
-        build_api_client(), namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout
-    )
+    _state["kube"] = Kube(api_client, namespaces=CONFIG.namespaces, request_timeout=CONFIG.request_timeout)
     _state["kube"].claimant_index = ClaimantIndex()
     _state["lease_watch"] = claim_watch.LeaseWatcher(
         _state["kube"], CONFIG.claims_namespace, _claim_restored
     ).start()
 
 
+def _cert_keeper(api_client: client.ApiClient, wh: WebhookConfig) -> webhook_cert.CertKeeper:
+    """The keeper of the self-made webhook certificate (--webhook-cert-secret)."""
+    core = client.CoreV1Api(api_client)
+    hosts: list[str] = []
+    owner = None
+    if wh.service:
+        hosts += webhook_cert.service_hosts(wh.service, wh.cert_namespace)
+        svc = core.read_namespaced_service(wh.service, wh.cert_namespace)
+        # Owned by the Service: uninstalling the chart deletes the Secret too.
+        owner = {"apiVersion": "v1", "kind": "Service", "name": wh.service, "uid": svc.metadata.uid}
+    if wh.host and wh.host not in hosts:
+        hosts.append(wh.host)
+    assert wh.cert_secret is not None
+    return webhook_cert.CertKeeper(
+        core=core,
+        admission=client.AdmissionregistrationV1Api(api_client),
+        namespace=wh.cert_namespace,
+        secret_name=wh.cert_secret,
+        hosts=hosts,
+        directory=Path(tempfile.mkdtemp(prefix="sis-webhook-")),
+        config_name=wh.ca_injection_config,
+        owner=owner,
+    )
+
+
 @kopf.on.cleanup()
 def stop_lease_watch(**_: Any) -> None:
-    """End the Lease watch thread with the operator."""
+    """End the Lease watch thread (and the certificate keeper's) with the operator."""
     watcher = _state.get("lease_watch")
     if watcher is not None:
         watcher.stop()
+    keeper = _state.get("cert_keeper")
+    if keeper is not None:
+        keeper.stop()
 
 
 def _claim_restored(result: claims.RestoreResult) -> None:

@@ -116,3 +116,41 @@ def test_webhook_requires_client_authentication_or_an_explicit_opt_out(
         cli.build_parser().parse_args([*tls, "--webhook-insecure-no-client-auth"])
     )
     assert open_cfg.webhook is not None and open_cfg.webhook.client_cafile is None
+
+
+def test_self_made_webhook_certificate_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+    base = ["--webhook", "--webhook-insecure-no-client-auth", "--claims-namespace", "ops"]
+    args = [*base, "--webhook-cert-secret", "tls", "--webhook-service", "svc", "--webhook-inject-ca", "vwc"]
+    cfg = cli.config_from_args(cli.build_parser().parse_args(args))
+    assert cfg.webhook is not None
+    assert (cfg.webhook.cert_secret, cfg.webhook.service, cfg.webhook.ca_injection_config) == (
+        "tls",
+        "svc",
+        "vwc",
+    )
+    assert cfg.webhook.certfile is None and cfg.webhook.cert_namespace == "ops"
+    pem = tmp_path / "c.pem"
+    pem.write_text("x")
+    for bad, message in (
+        (["--webhook-cert-secret", "tls"], "--webhook-service or --webhook-host"),
+        (
+            [
+                "--webhook-cert-secret",
+                "tls",
+                "--webhook-service",
+                "s",
+                "--webhook-certfile",
+                str(pem),
+                "--webhook-keyfile",
+                str(pem),
+            ],
+            "give one",
+        ),
+        (
+            ["--webhook-certfile", str(pem), "--webhook-keyfile", str(pem), "--webhook-inject-ca", "v"],
+            "go with --webhook-cert-secret",
+        ),
+    ):
+        with pytest.raises(ValueError, match=message):
+            cli.config_from_args(cli.build_parser().parse_args([*base, *bad]))

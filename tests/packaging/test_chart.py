@@ -18,6 +18,7 @@ MODES: dict[str, dict[str, str]] = {
     "default": {},
     "namespaced": {"watchNamespaces": "{team-a,team-b}"},
     "cert-manager": {"webhook.certificate.source": "certManager"},
+    "helm-certificate": {"webhook.certificate.source": "helm"},
     "cert-manager-issuer": {
         "webhook.certificate.source": "certManager",
         "webhook.certificate.certManager.issuerRef.name": "corp-ca",
@@ -61,8 +62,36 @@ def _operator_cluster_roles(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_chart_crd_is_the_same_file_as_deploy_crds() -> None:
-    chart_copy = CHART / "crds" / CRD.name
+    chart_copy = CHART / "files" / "crds" / CRD.name
     assert chart_copy.read_bytes() == CRD.read_bytes(), "run `make chart-crds` after editing deploy/crds"
+    # Not in crds/ as well: helm would install that copy first and the template would then collide.
+    assert not (CHART / "crds" / CRD.name).exists()
+
+
+def _sis_crd(objs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return find(objs, "CustomResourceDefinition", "sekoiaintelsyncs.sync.sekoia-intel.dev")
+
+
+def test_the_rendered_crd_is_deploy_crds_plus_the_keep_policy_only() -> None:
+    """The template turns the file into YAML and back (fromYaml/toYaml): nothing may change on the way
+    (key order aside), so deploy/crds stays the one source of truth for either install route."""
+    source = yaml.safe_load(CRD.read_text())
+    (rendered,) = _sis_crd(render())
+    annotations = rendered["metadata"].pop("annotations")
+    assert annotations == {
+        "helm.sh/resource-policy": "keep",
+        "argocd.argoproj.io/sync-options": "Prune=false,Delete=false",
+    }
+    assert rendered == source
+    (no_keep,) = _sis_crd(render({"crds.keep": "false"}))
+    assert no_keep == source
+    # crds.enabled=false: no SekoiaIntelSync CRD; kopf's peering CRDs still come from crds/.
+    objs = render({"crds.enabled": "false"})
+    assert not _sis_crd(objs)
+    assert {c["metadata"]["name"] for c in find(objs, "CustomResourceDefinition")} == {
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
+    }
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -79,7 +108,7 @@ def test_lint_and_template_each_mode(mode: str) -> None:
     assert deploy["spec"]["replicas"] == int(MODES[mode].get("replicaCount", "1"))
 
 
-def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert() -> None:
+def test_default_mode_is_cluster_wide_with_peering_and_an_operator_made_webhook_cert() -> None:
     objs = render()
     args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" in args and "--peering=sis-system-rel-sekoia-intel-sync" in args
@@ -93,9 +122,75 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
     assert [b["roleRef"]["name"] for b in find(objs, "ClusterRoleBinding")] == [
         cluster_role["metadata"]["name"]
     ]
-    assert [r["metadata"]["name"] for r in find(objs, "Role")] == ["rel-sekoia-intel-sync-claims"]
+    assert [r["metadata"]["name"] for r in find(objs, "Role")] == [
+        "rel-sekoia-intel-sync-claims",
+        "rel-sekoia-intel-sync-webhook-cert",
+    ]
     assert find(objs, "ClusterKopfPeering", "sis-system-rel-sekoia-intel-sync")
 
+    # The operator makes and keeps the certificate: no Secret, no key material, no caBundle rendered
+    # (they would differ on every `helm template`), and no Secret volume to wait for.
+    assert not find(objs, "Secret")
+    (vwc,) = find(objs, "ValidatingWebhookConfiguration")
+    webhook = vwc["webhooks"][0]
+    assert "caBundle" not in webhook["clientConfig"]
+    for flag in (
+        "--webhook-cert-secret=rel-sekoia-intel-sync-webhook-tls",
+        "--webhook-service=rel-sekoia-intel-sync-webhook",
+        f"--webhook-inject-ca={vwc['metadata']['name']}",
+    ):
+        assert flag in args
+    assert not [a for a in args if a.startswith(("--webhook-certfile", "--webhook-keyfile"))]
+    volumes = _deployment(objs)["spec"]["template"]["spec"]["volumes"]
+    assert "webhook-tls" not in {v["name"] for v in volumes}
+    assert webhook["clientConfig"]["service"]["path"] == "/validate"  # kopf's path for handler "validate"
+    assert "namespaceSelector" not in webhook
+    # The operator may read and renew that one Secret, read that one Service (the Secret's owner)
+    # and patch that one webhook configuration; `create secrets` cannot be limited by name.
+    (cert_role,) = find(objs, "Role", "rel-sekoia-intel-sync-webhook-cert")
+    assert cert_role["metadata"]["namespace"] == "sis-system"
+    assert _rules(cert_role) == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["rel-sekoia-intel-sync-webhook-tls"],
+            "verbs": ["get", "update"],
+        },
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["services"],
+            "resourceNames": ["rel-sekoia-intel-sync-webhook"],
+            "verbs": ["get"],
+        },
+    ]
+    vwc_rules = [r for r in _rules(cluster_role) if "validatingwebhookconfigurations" in r["resources"]]
+    assert vwc_rules == [
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": [vwc["metadata"]["name"]],
+            "verbs": ["get", "patch"],
+        }
+    ]
+
+
+def test_default_mode_renders_byte_identical_every_time() -> None:
+    """Argo CD renders with `helm template` (no cluster, no lookup) on every refresh: any difference
+    between two renders is a permanent OutOfSync and, in the Deployment, a restart per sync."""
+    args = ["template", "rel", str(CHART), "--namespace", "sis-system", "--include-crds"]
+    first, second = helm(*args).stdout, helm(*args).stdout
+    assert first == second
+    for mode in ("namespaced", "cert-manager", "ha"):
+        extra = set_args(MODES[mode])
+        assert helm(*args, *extra).stdout == helm(*args, *extra).stdout, mode
+    # The chart-generated mode is what the default used to be, and is not stable: this test can fail.
+    helm_mode = set_args(MODES["helm-certificate"])
+    assert helm(*args, *helm_mode).stdout != helm(*args, *helm_mode).stdout
+
+
+def test_helm_certificate_mode_renders_a_matching_ca_and_certificate() -> None:
+    objs = render(MODES["helm-certificate"])
     # The caBundle the API server trusts must have signed the certificate the operator serves,
     # for the name the API server dials (service.namespace.svc).
     (secret,) = find(objs, "Secret")
@@ -106,11 +201,13 @@ def test_default_mode_is_cluster_wide_with_peering_and_a_generated_webhook_cert(
     cert.verify_directly_issued_by(ca)
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "rel-sekoia-intel-sync-webhook.sis-system.svc" in names.get_values_for_type(x509.DNSName)
-    assert webhook["clientConfig"]["service"]["path"] == "/validate"  # kopf's path for handler "validate"
-    assert "namespaceSelector" not in webhook
+    args = _deployment(objs)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--webhook-certfile=/etc/sekoia-intel-sync/webhook/tls.crt" in args
+    assert not [a for a in args if a.startswith("--webhook-cert-secret")]
+    assert not find(objs, "Role", "rel-sekoia-intel-sync-webhook-cert")
 
 
-def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
+def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery_and_its_webhook_ca() -> None:
     objs = render(MODES["namespaced"])
     cluster_role, secrets_role = _operator_cluster_roles(objs)
     assert secrets_role["metadata"]["name"].endswith("-secrets")
@@ -121,6 +218,12 @@ def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
             "resources": ["customresourcedefinitions"],
             "verbs": ["list", "watch"],
         },
+        {
+            "apiGroups": ["admissionregistration.k8s.io"],
+            "resources": ["validatingwebhookconfigurations"],
+            "resourceNames": ["sis-system-rel-sekoia-intel-sync"],
+            "verbs": ["get", "patch"],
+        },
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["list", "watch"]},
     ]
     roles = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in find(objs, "Role")}
@@ -128,6 +231,7 @@ def test_namespaced_mode_grants_nothing_cluster_wide_but_discovery() -> None:
         ("team-a", "rel-sekoia-intel-sync"),
         ("team-b", "rel-sekoia-intel-sync"),
         ("sis-system", "rel-sekoia-intel-sync-claims"),
+        ("sis-system", "rel-sekoia-intel-sync-webhook-cert"),
     }
     bindings = {(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in find(objs, "RoleBinding")}
     assert bindings == roles
@@ -147,14 +251,25 @@ def test_rbac_is_least_privilege(mode: str) -> None:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"], rule
             assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
             if "secrets" in rule["resources"]:
-                # By name only: never list or watch, which would expose every Secret.
-                assert rule["verbs"] == ["get"] and rule["resources"] == ["secrets"], rule
+                # By name only: never list or watch, which would expose every Secret. Beyond `get`,
+                # only the webhook certificate's own Secret, in the release namespace.
+                assert rule["resources"] == ["secrets"], rule
+                if rule["verbs"] != ["get"]:
+                    assert role["metadata"]["name"] == "rel-sekoia-intel-sync-webhook-cert", rule
+                    assert role["metadata"]["namespace"] == "sis-system", rule
+                    assert rule["verbs"] == ["create"] or (
+                        rule["verbs"] == ["get", "update"]
+                        and rule["resourceNames"] == ["rel-sekoia-intel-sync-webhook-tls"]
+                    ), rule
             # Runtime children are read by name (to check their owner) and written by server-side
             # apply only, never listed or watched.
             if {"serviceaccounts", "roles", "rolebindings", "networkpolicies"} & set(rule["resources"]):
                 assert rule["verbs"] == ["get", "create", "patch"], rule
-            # The chart owns the webhook configuration: the operator never needs to write one.
-            assert "validatingwebhookconfigurations" not in rule["resources"], rule
+            # The chart owns the webhook configuration: the operator writes only the caBundle of
+            # this release's own, never creates or lists one.
+            if "validatingwebhookconfigurations" in rule["resources"]:
+                assert rule["verbs"] == ["get", "patch"], rule
+                assert rule["resourceNames"] == ["sis-system-rel-sekoia-intel-sync"], rule
             # Writes to peering objects are limited to this release's own.
             if {"kopfpeerings", "clusterkopfpeerings"} & set(rule["resources"]) and "patch" in rule["verbs"]:
                 assert rule["resourceNames"] == ["sis-system-rel-sekoia-intel-sync"]
@@ -214,7 +329,7 @@ def test_ha_mode_extras() -> None:
     [
         ({"replicaCount": "0"}, "at '/replicaCount': minimum: got 0, want 1"),
         ({"watchNamespaces": "{Team_A}"}, "at '/watchNamespaces/0': 'Team_A' does not match pattern"),
-        ({"webhook.certificate.source": "vault"}, "value must be one of 'helm', 'certManager'"),
+        ({"webhook.certificate.source": "vault"}, "value must be one of 'operator', 'helm', 'certManager'"),
         ({"webhook.failurePolicy": "Sometimes"}, "value must be one of 'Ignore', 'Fail'"),
         ({"image.digest": "latest"}, "at '/image/digest'"),
         ({"operator.logLevel": "trace"}, "at '/operator/logLevel'"),
@@ -261,9 +376,18 @@ def test_policy_values_become_operator_flags_and_the_admission_policy() -> None:
     assert "--allow-sekoia-url=https://app.*.sekoia.io/api" in args
     assert not [a for a in args if a.startswith(("--allow-runtime-image", "--allow-toleration"))]
     assert "--api-server-port=443" in args and "--no-network-policy" not in args
-    (vap,) = find(objs, "ValidatingAdmissionPolicy")
-    (binding,) = find(objs, "ValidatingAdmissionPolicyBinding")
+    (vap,) = find(objs, "ValidatingAdmissionPolicy", "sis-system-rel-sekoia-intel-sync")
+    (binding,) = find(objs, "ValidatingAdmissionPolicyBinding", "sis-system-rel-sekoia-intel-sync")
     assert binding["spec"] == {"policyName": vap["metadata"]["name"], "validationActions": ["Deny"]}
+    # The webhook certificate mode's `create secrets` narrowed to one name by a second policy.
+    (cert_vap,) = find(objs, "ValidatingAdmissionPolicy", "sis-system-rel-sekoia-intel-sync-webhook-cert")
+    (cert_binding,) = find(objs, "ValidatingAdmissionPolicyBinding", cert_vap["metadata"]["name"])
+    assert cert_binding["spec"]["policyName"] == cert_vap["metadata"]["name"]
+    assert cert_vap["spec"]["matchConditions"] == vap["spec"]["matchConditions"]
+    assert cert_vap["spec"]["matchConstraints"]["resourceRules"] == [
+        {"apiGroups": [""], "apiVersions": ["*"], "resources": ["secrets"], "operations": ["CREATE"]}
+    ]
+    assert not find(render(MODES["cert-manager"]), "ValidatingAdmissionPolicy", cert_vap["metadata"]["name"])
     assert vap["spec"]["failurePolicy"] == "Fail"
     (match,) = vap["spec"]["matchConditions"]
     assert "system:serviceaccount:sis-system:rel-sekoia-intel-sync" in match["expression"]
@@ -306,6 +430,8 @@ def test_namespaced_mode_grants_secret_get_only_in_the_listed_namespaces() -> No
         secret_rules = [r for r in _rules(role) if "secrets" in r["resources"]]
         if role["metadata"]["name"].endswith("-claims"):
             assert not secret_rules
+        elif role["metadata"]["name"].endswith("-webhook-cert"):
+            assert role["metadata"]["namespace"] == "sis-system"
         else:
             assert secret_rules == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
 
@@ -505,12 +631,15 @@ def test_chart_metadata_and_notes_work_for_a_packaged_chart(tmp_path: Path) -> N
     (package,) = tmp_path.glob("sekoia-intel-sync-*.tgz")
     with tarfile.open(package) as tar:
         shipped = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
-    assert "crds/sekoiaintelsyncs.yaml" in shipped and "templates/NOTES.txt" in shipped
+    assert {"files/crds/sekoiaintelsyncs.yaml", "templates/crds.yaml", "templates/NOTES.txt"} <= shipped
     for values in ({}, MODES["namespaced"], MODES["cert-manager"]):
         notes = _notes(tmp_path / "notes", values)
         assert "apt-feed" in notes  # rendered, not empty
         assert "deploy/" not in notes and "-f crds/" not in notes, notes
-        assert (
-            f"helm show crds <chart> --version {chart['version']} | kubectl apply --server-side -f -" in notes
-        )
+        assert "`helm upgrade` updates it" in notes and "`helm uninstall` keeps it" in notes
         assert chart["home"] in notes
+    notes = " ".join(_notes(tmp_path / "notes", {"crds.enabled": "false"}).split())
+    assert (
+        f"helm template <chart> --version {chart['version']} --show-only templates/crds.yaml "
+        "--set crds.enabled=true | kubectl apply --server-side --force-conflicts -f -"
+    ) in notes.replace("\\ ", "")

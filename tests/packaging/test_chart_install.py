@@ -73,11 +73,22 @@ def make_namespace(cluster: Any) -> Iterator[Callable[..., str]]:
 def helm_install(
     cluster: Any, release: str, namespace: str, *values: str, verb: str = "install", reuse: bool = False
 ) -> str:
-    """Install or upgrade, waiting for the Deployment; returns helm's output (with NOTES.txt)."""
-    sets = [arg for v in values for arg in ("--set", v)] + (["--reuse-values"] if reuse else [])
+    """Install or upgrade, waiting for the Deployment; returns helm's output (with NOTES.txt).
+
+    The releases of these tests share the session's cluster, and one CRD can have only one Helm
+    owner: they run with crds.enabled=false, the CRD applied from deploy/crds (README "CRDs",
+    several releases). test_chart_crds_cluster tests the chart's own CRD handling."""
+    ensure_crd(cluster)
+    sets = ["--set", "crds.enabled=false"]
+    sets += [arg for v in values for arg in ("--set", v)] + (["--reuse-values"] if reuse else [])
     return str(
         cluster.helm(verb, release, str(CHART), "-n", namespace, "--wait", "--timeout", "120s", *sets).stdout
     )
+
+
+def find_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    (obj,) = [d for d in docs if d["kind"] == kind]
+    return obj
 
 
 def deployment(cluster: Any, namespace: str, name: str) -> dict[str, Any]:
@@ -121,7 +132,9 @@ def apply_examples(cluster: Any, tmp_path: Path, namespace: str) -> None:
 class ChartOperator:
     """The operator process started as the chart's Deployment would start it."""
 
-    def __init__(self, cluster: Any, namespace: str, name: str, sa: str, log_dir: Path) -> None:
+    def __init__(
+        self, cluster: Any, namespace: str, name: str, sa: str, log_dir: Path, extra: list[str] | None = None
+    ) -> None:
         spec = deployment(cluster, namespace, name)["spec"]["template"]["spec"]
         container = spec["containers"][0]
         assert spec["serviceAccountName"] == sa
@@ -144,7 +157,7 @@ class ChartOperator:
         # argparse keeps the last occurrence of a flag.
         overrides = ["--liveness-port", str(self.liveness), "--metrics-port", str(free_port())]
         env = {**os.environ, **self.env, "KUBECONFIG": str(self.kubeconfig)}
-        argv = [str(OPERATOR_BIN), *self.args, *overrides, "--bind-address", "127.0.0.1"]
+        argv = [str(OPERATOR_BIN), *self.args, *overrides, "--bind-address", "127.0.0.1", *(extra or [])]
         self.proc = ManagedProcess("chart-operator", argv, log_dir / "operator.log", env=env).start()
         wait_until(self._alive, 60, "the operator's liveness endpoint", on_timeout=self.log)
 
@@ -339,7 +352,7 @@ def test_namespaced_install_reconciles_under_the_chart_identity(
 
 
 def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
-    cluster: Any, make_namespace: Callable[..., str]
+    cluster: Any, make_namespace: Callable[..., str], tmp_path: Path
 ) -> None:
     release_ns = make_namespace(
         "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/enforce-version=latest"
@@ -347,7 +360,7 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
     elsewhere = make_namespace()
     release, name = "cw", "cw-sekoia-intel-sync"
     sa = f"system:serviceaccount:{release_ns}:{name}"
-    helm_install(cluster, release, release_ns)  # default values: all namespaces, webhook with Helm certs
+    helm_install(cluster, release, release_ns)  # default values: all namespaces, operator-made webhook cert
     try:
         args = deployment(cluster, release_ns, name)["spec"]["template"]["spec"]["containers"][0]["args"]
         assert "--all-namespaces" in args and "--webhook" in args
@@ -361,6 +374,38 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert not can_i(cluster, sa, "-n", elsewhere, "create", "leases.coordination.k8s.io")
         assert not can_i(cluster, sa, "-n", elsewhere, "delete", "secrets")
         assert not can_i(cluster, sa, "create", "validatingwebhookconfigurations")
+        vwc_name = f"{release_ns}-{name}"
+        assert can_i(cluster, sa, "patch", f"validatingwebhookconfigurations/{vwc_name}")
+        assert not can_i(cluster, sa, "patch", "validatingwebhookconfigurations/someone-else")
+        # The webhook certificate's Secret by name; no other Secret of the release namespace.
+        assert can_i(cluster, sa, "-n", release_ns, "update", f"secrets/{name}-webhook-tls")
+        assert not can_i(cluster, sa, "-n", release_ns, "get", "secrets/other")
+        assert not can_i(cluster, sa, "-n", release_ns, "list", "secrets")
+        assert not can_i(cluster, sa, "-n", elsewhere, "create", "secrets")
+
+        # RBAC lets it create Secrets in the release namespace; the chart's second admission policy
+        # only the certificate's own (dry runs: nothing is left behind).
+        def create_secret(secret_name: str) -> Any:
+            body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name}}
+            return cluster.kubectl(
+                f"--as={sa}",
+                "-n",
+                release_ns,
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+                input=json.dumps(body),
+                check=False,
+            )
+
+        wait_until(
+            lambda: "may only create its webhook certificate Secret" in create_secret("loot").stderr,
+            60,
+            "the webhook certificate ValidatingAdmissionPolicy to be in effect",
+        )
+        allowed = create_secret(f"{name}-webhook-tls")
+        assert allowed.returncode == 0, allowed.stderr
         assert can_i(cluster, sa, "patch", f"clusterkopfpeerings.kopf.dev/{release_ns}-{name}")
         assert not can_i(cluster, sa, "patch", "clusterkopfpeerings.kopf.dev/someone-else")
 
@@ -426,25 +471,75 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         assert done.returncode != 0 and "a runtime Role may only grant" in done.stderr, done.stderr
 
         def served_cert() -> tuple[bytes, bytes]:
-            vwc_name = f"{release_ns}-{name}"
             vwc = json.loads(
                 cluster.kubectl("get", "validatingwebhookconfiguration", vwc_name, "-o", "json").stdout
             )
             secret = json.loads(
                 cluster.kubectl("-n", release_ns, "get", "secret", f"{name}-webhook-tls", "-o", "json").stdout
             )
-            ca = base64.b64decode(vwc["webhooks"][0]["clientConfig"]["caBundle"])
+            ca = base64.b64decode(vwc["webhooks"][0]["clientConfig"].get("caBundle", ""))
             return ca, base64.b64decode(secret["data"]["tls.crt"])
 
+        # Nothing certificate-like until the operator runs: the chart renders none.
+        assert cluster.kubectl(
+            "-n", release_ns, "get", "secret", f"{name}-webhook-tls", check=False
+        ).returncode
+        # The operator, under the chart's ServiceAccount, makes the certificate and injects its CA.
+        op = ChartOperator(
+            cluster,
+            release_ns,
+            name,
+            name,
+            tmp_path,
+            extra=[
+                "--webhook-port",
+                str(free_port()),
+                "--webhook-addr",
+                "127.0.0.1",
+                "--webhook-client-cafile",
+                str(cluster.pki.ca_cert),
+            ],
+        )
+        try:
+            wait_until(
+                lambda: served_cert()[0] != b"", WAIT, "the operator to inject its CA", on_timeout=op.log
+            )
+        finally:
+            op.stop()
         ca, cert = served_cert()
-        x509.load_pem_x509_certificate(cert).verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+        parsed = x509.load_pem_x509_certificate(cert)
+        parsed.verify_directly_issued_by(x509.load_pem_x509_certificate(ca))
+        names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert f"{name}-webhook.{release_ns}.svc" in names.get_values_for_type(x509.DNSName)
 
-        # An upgrade with changed values keeps the certificate (lookup), so the Pods do not roll for it.
-        before = deployment(cluster, release_ns, name)["spec"]["template"]["metadata"]["annotations"]
+        # What the operator changed on the chart's objects is invisible to a three-way diff of the
+        # release's manifest (what `helm upgrade` and Argo CD's default diff compute): no drift...
+        manifest = tmp_path / "release.yaml"
+        rendered = cluster.helm("get", "manifest", release, "-n", release_ns).stdout
+        manifest.write_text(rendered)
+        diff = cluster.kubectl("diff", "-f", str(manifest), check=False)
+        assert diff.returncode == 0, diff.stdout + diff.stderr
+        # Server-side, as another field manager would apply the chart's webhook configuration (Argo CD
+        # with ServerSideApply): the caBundle belongs to the operator's manager and is left alone.
+        vwc_file = tmp_path / "vwc.yaml"
+        docs = [d for d in yaml.safe_load_all(rendered) if d]
+        vwc_file.write_text(yaml.safe_dump(find_kind(docs, "ValidatingWebhookConfiguration")))
+        diff = cluster.kubectl(
+            "diff",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=argocd-controller",
+            "-f",
+            str(vwc_file),
+            check=False,
+        )
+        assert diff.returncode == 0, diff.stdout + diff.stderr
+        # ...and an upgrade keeps the caBundle and the certificate; nothing rolls the Pods for it.
+        before = deployment(cluster, release_ns, name)["spec"]["template"]["metadata"].get("annotations")
         helm_install(cluster, release, release_ns, "operator.logLevel=debug", verb="upgrade")
         assert served_cert() == (ca, cert)
         after = deployment(cluster, release_ns, name)["spec"]["template"]
-        assert after["metadata"]["annotations"]["checksum/webhook-tls"] == before["checksum/webhook-tls"]
+        assert after["metadata"].get("annotations") == before
         assert "--verbose" in after["spec"]["containers"][0]["args"]
     finally:
         cluster.helm("uninstall", release, "-n", release_ns, "--wait", "--timeout", "120s", check=False)
@@ -452,6 +547,14 @@ def test_cluster_wide_install_rbac_webhook_cert_and_upgrade(
         "get", "validatingwebhookconfiguration", f"{release_ns}-{name}", check=False
     ).returncode
     assert cluster.kubectl("get", "clusterkopfpeering", f"{release_ns}-{name}", check=False).returncode
+    # The operator-made Secret is owned by the chart's Service: the garbage collector removes it.
+    wait_until(
+        lambda: (
+            cluster.kubectl("-n", release_ns, "get", "secret", f"{name}-webhook-tls", check=False).returncode
+        ),
+        WAIT,
+        "the webhook certificate Secret to go with the release",
+    )
 
 
 def test_cluster_wide_operator_reads_a_secret_only_after_its_namespace_opts_in(

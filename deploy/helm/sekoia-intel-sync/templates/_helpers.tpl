@@ -106,8 +106,14 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 {{- if .Values.webhook.enabled }}
 - --webhook
 - --webhook-port={{ .Values.webhook.port }}
+{{- if eq .Values.webhook.certificate.source "operator" }}
+- --webhook-cert-secret={{ include "sis.webhookSecretName" . }}
+- --webhook-service={{ include "sis.webhookServiceName" . }}
+- --webhook-inject-ca={{ include "sis.clusterScopedName" . }}
+{{- else }}
 - --webhook-certfile=/etc/sekoia-intel-sync/webhook/tls.crt
 - --webhook-keyfile=/etc/sekoia-intel-sync/webhook/tls.key
+{{- end }}
 {{- if .Values.webhook.clientAuth.enabled }}
 - --webhook-client-cafile=/etc/sekoia-intel-sync/webhook-client/ca.crt
 {{- range .Values.webhook.clientAuth.allowedNames }}
