@@ -50,7 +50,12 @@ def test_make_chart_lints_and_packages_the_chart_version(tmp_path: Path) -> None
         names = set(tar.getnames())
         chart = yaml.safe_load(tar.extractfile("sekoia-intel-sync/Chart.yaml").read())  # type: ignore[union-attr]
     assert chart["version"] == CHART_VERSION
-    for member in ("crds/sekoiaintelsyncs.yaml", "templates/tests/metrics-answer.yaml", "values.schema.json"):
+    for member in (
+        "files/crds/sekoiaintelsyncs.yaml",
+        "templates/crds.yaml",
+        "templates/tests/metrics-answer.yaml",
+        "values.schema.json",
+    ):
         assert f"sekoia-intel-sync/{member}" in names
 
 
