@@ -122,6 +122,14 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
     _assert_nothing_left(run_dir)
 
 
+def _exit_report(proc: subprocess.Popen[str]) -> str:
+    """Why a demo that should still be running is not: its exit status and the end of its output."""
+    if proc.poll() is None:
+        return ""
+    out = proc.stdout.read() if proc.stdout else ""
+    return f"demo exited with {proc.returncode}:\n{out[-4000:]}"
+
+
 def test_interrupting_a_kept_demo_midway_stops_everything(tmp_path: Path) -> None:
     """Ctrl-C while the runtime has just started (as in `make demo KEEP=1`): exit 130, nothing left."""
     run_dir = tmp_path / "run"
@@ -138,7 +146,7 @@ def test_interrupting_a_kept_demo_midway_stops_everything(tmp_path: Path) -> Non
             lambda: any(row["name"] == "connector-runtime" for row in _process_table(run_dir)),
             240,
             "the demo to start the runtime",
-            on_timeout=lambda: f"demo exited with {proc.poll()}" if proc.poll() is not None else "",
+            on_timeout=lambda: _exit_report(proc),
         )
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
