@@ -23,6 +23,7 @@ from connector_runtime import redaction
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.guardrail import Guardrail
 from connector_runtime.health import Health, serve
 from connector_runtime.logs import setup_logging
 from connector_runtime.progress import StatusReporter, progress_snapshot, update_position_metrics
@@ -194,7 +195,10 @@ class Runtime:
                 s.status_resource, lambda: self._snapshot(bridge), s.status_interval_seconds
             )
             reporter.start()
-        helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health))
+        guardrail = Guardrail.with_lookup(
+            s.marking_policy, lambda stix_id: helper.api.marking_definition.read(id=stix_id)
+        )
+        helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health, guardrail))
         log.info(
             "runtime started",
             extra={
@@ -202,6 +206,7 @@ class Runtime:
                 "collection": s.collection_id,
                 "sekoia": s.sekoia_url,
                 "resume_from": bridge.tracker.committed,
+                "markings": guardrail.policy.describe(),
             },
         )
 

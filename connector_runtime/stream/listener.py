@@ -23,6 +23,8 @@ from connector_runtime.config import RuntimeSettings
 from connector_runtime.conversion import Skipped
 from connector_runtime.delivery.engine import DeliveryEngine, report_skipped
 from connector_runtime.delivery.positions import PositionTracker
+from connector_runtime.guardrail import REASON as GUARDRAIL_REASON
+from connector_runtime.guardrail import Guardrail
 from connector_runtime.health import Health
 from connector_runtime.stream.events import Action, StreamEvent, parse_event
 
@@ -55,8 +57,15 @@ class StreamCallback:
 
     manages_state = True  # pycti >= 7: do not save "last callback returned"
 
-    def __init__(self, tracker: PositionTracker, engine: DeliveryEngine, health: Health) -> None:
+    def __init__(
+        self,
+        tracker: PositionTracker,
+        engine: DeliveryEngine,
+        health: Health,
+        guardrail: Guardrail | None = None,
+    ) -> None:
         self.tracker = tracker
+        self.guardrail = guardrail
         self.engine = engine
         self.health = health
         self._watchdog: queue.Queue[Any] | None = None
@@ -75,11 +84,14 @@ class StreamCallback:
         event_id = str(msg.id)
         event = parse_event(str(msg.event), event_id, msg.data)
         ticket = self.tracker.begin(event_id)
+        if self.guardrail is not None:
+            event = self.guardrail.screen(event)
         if event.action is Action.IGNORE:
             metrics.EVENTS.labels(
                 metrics.event_label(event.name), metrics.ignored_label(event.ignore_reason)
             ).inc()
-            if event.indicator is not None:
+            # The guardrail has already reported what it refused.
+            if event.indicator is not None and event.ignore_reason != GUARDRAIL_REASON:
                 report_undeliverable(event)
             self.tracker.complete(ticket)
             return

@@ -81,7 +81,8 @@ class OpenCTIEmulator:
         self.connectors = ConnectorRegistry()
         self.faults = FaultInjector(on_change=self.log.wake_all)
         self.connections = ConnectionLog()
-        self.graphql = GraphQLEndpoint(self.connectors, self.streams)
+        self.markings = self.feeder.markings
+        self.graphql = GraphQLEndpoint(self.connectors, self.streams, self.markings)
         self.stopping = threading.Event()
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .jsonpatch import JsonPatch, compute_patch
+from .markings import MarkingRegistry
 from .stix import extension_of, now_iso, with_opencti_extension
 from .store import EventLog, EventRecord
 
@@ -32,6 +33,9 @@ class EventFeeder:
         self._lock = threading.RLock()
         self._current: dict[str, StixObject] = {}
         self.origin = origin or {"referer": "http://opencti/dashboard", "user_id": _EMULATOR_USER_ID}
+        # The platform's marking definitions: referenced, hence sent as dependencies, without
+        # ever being events of the log themselves.
+        self.markings = MarkingRegistry()
 
     # -- object store -------------------------------------------------------------------------
     def current(self, stix_id: str) -> StixObject | None:
@@ -41,8 +45,10 @@ class EventFeeder:
             return copy.deepcopy(obj) if obj is not None else None
 
     def current_unsafe(self, stix_id: str) -> StixObject | None:
-        """The stored latest version without copying (callers must not modify it)."""
-        return self._current.get(stix_id)
+        """The stored latest version without copying (callers must not modify it); marking
+        definitions come from the platform's registry."""
+        found = self._current.get(stix_id)
+        return found if found is not None else self.markings.stix(stix_id)
 
     # -- events -------------------------------------------------------------------------------
     def _append(
