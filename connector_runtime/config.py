@@ -7,7 +7,6 @@ seed's YAML paths onto those names. A problem is reported as ONE line naming the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import unicodedata
@@ -21,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector_runtime import redaction
 from connector_runtime.guardrail.catalog import PAP_LEVELS, TLP_LEVELS, normalize_name
-from connector_runtime.guardrail.policy import DEFAULT_MAX_TLP, MarkingPolicy, Unmarked
+from connector_runtime.guardrail.policy import DEFAULT_MAX_TLP, MarkingPolicy, Unmarked, parse_list
 from connector_runtime.sekoia.protocol import normalize_base_url, normalize_collection_id
 
 PLACEHOLDER = "ChangeMe"
@@ -275,19 +274,7 @@ class RuntimeSettings(BaseSettings):
     @field_validator("markings_allowed", "markings_refused", mode="before")
     @classmethod
     def _marking_list(cls, value: object) -> object:
-        # A JSON array (what the operator writes: names may hold commas) or comma-separated text.
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                try:
-                    value = json.loads(text)
-                except ValueError:
-                    raise ValueError("must be a JSON array of strings or comma-separated names") from None
-                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                    raise ValueError("must be a JSON array of strings or comma-separated names")
-                return [v.strip() for v in value if v.strip()]
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
+        return parse_list(value)
 
     @field_validator("markings_max_tlp", "markings_max_pap", mode="before")
     @classmethod

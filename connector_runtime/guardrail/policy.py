@@ -12,6 +12,7 @@ An indicator without markings follows ``unmarked`` (default: push).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -92,6 +93,23 @@ class Decision:
         if not self.allowed:
             view.update(reason=REASON, marking=self.marking, why=self.why)
         return view
+
+
+def parse_list(value: object) -> object:
+    """A list of marking names/ids from a variable: a JSON array (what the operator writes, since
+    names may hold commas) or comma-separated text. Anything else is returned unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ValueError("must be a JSON array of strings or comma-separated names")
+        return [v.strip() for v in items if v.strip()]
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _key(name_or_id: str) -> str:
