@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -135,6 +135,21 @@ class RuntimeSpec(_Model):
     priority_class_name: str | None = Field(default=None, alias="priorityClassName")
 
 
+TlpLevel = Literal["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"]
+PapLevel = Literal["PAP:CLEAR", "PAP:GREEN", "PAP:AMBER", "PAP:RED"]
+DEFAULT_MAX_TLP: Final = "TLP:AMBER+STRICT"
+
+
+class MarkingsSpec(_Model):
+    """The sharing guardrail: which OpenCTI marking definitions may leave for Sekoia.io."""
+
+    max_tlp: TlpLevel = Field(default=DEFAULT_MAX_TLP, alias="maxTlp")
+    max_pap: PapLevel | None = Field(default=None, alias="maxPap")
+    allowed: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    unmarked: Literal["push", "skip"] = "push"
+
+
 class PushSpec(_Model):
     """Tuning of the calls to Sekoia.io."""
 
@@ -149,6 +164,7 @@ class PushSpec(_Model):
         default="exact", alias="validityGranularity"
     )
     coarse_validity: Literal["hour", "day", "week", "month"] = Field(default="month", alias="coarseValidity")
+    markings: MarkingsSpec = Field(default_factory=MarkingsSpec)
 
 
 class SyncSpec(_Model):

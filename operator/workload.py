@@ -6,11 +6,12 @@ is a no-op and a restarted operator converges to exactly what it produced before
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from . import naming, tls
-from .spec import SyncSpec
+from .spec import DEFAULT_MAX_TLP, SyncSpec
 
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"
 RUNTIME_COMMAND = ["connector-runtime", "run"]
@@ -166,7 +167,27 @@ def runtime_env(ref: SyncRef, spec: SyncSpec) -> list[dict[str, Any]]:
         plain("RUNTIME_HTTP_PORT", str(RUNTIME_PORT)),
         plain("RUNTIME_STATUS_RESOURCE", naming.status_resource(ref.namespace, ref.name)),
         *tls.tls_env(spec),
+        *markings_env(spec),
     ]
+
+
+def markings_env(spec: SyncSpec) -> list[dict[str, Any]]:
+    """The sharing guardrail's variables, only where the spec departs from the runtime's defaults:
+    a resource that does not use the guardrail keeps the Pod template it had (no roll on upgrade)."""
+    markings = spec.push.markings
+    env: list[dict[str, Any]] = []
+    if markings.max_tlp != DEFAULT_MAX_TLP:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_MAX_TLP", "value": markings.max_tlp})
+    if markings.max_pap is not None:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_MAX_PAP", "value": markings.max_pap})
+    # JSON arrays: marking names may contain commas.
+    if markings.allowed:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_ALLOWED", "value": json.dumps(list(markings.allowed))})
+    if markings.refused:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_REFUSED", "value": json.dumps(list(markings.refused))})
+    if markings.unmarked != "push":
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_UNMARKED", "value": markings.unmarked})
+    return env
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from connector_runtime import metrics
 from connector_runtime.commands.convert import policy_from, run_convert
 from connector_runtime.guardrail import REASON, Guardrail, MarkingPolicy, MarkingResolver
 from connector_runtime.guardrail.catalog import Marking, from_stix
-from connector_runtime.guardrail.policy import decide
 from connector_runtime.stream.events import Action, parse_event
 
 CLEAR = "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"
@@ -203,8 +202,8 @@ def test_convert_policy_from_options_and_environment() -> None:
         frozenset({"TLP:RED"}),
         frozenset({"PAP:RED"}),
     )
-    with pytest.raises(ValueError, match="^SEKOIA_INTEL_MARKINGS_MAX_TLP must be one of"):
+    with pytest.raises(ValueError, match=r"^SEKOIA_INTEL_MARKINGS_MAX_TLP must be one of"):
         policy_from(args, {"SEKOIA_INTEL_MARKINGS_MAX_TLP": "amber"})
     bad = argparse.Namespace(max_tlp="TLP:X", max_pap=None, allow=[], refuse=[], unmarked=None)
-    with pytest.raises(ValueError, match="^--max-tlp must be one of"):
+    with pytest.raises(ValueError, match=r"^--max-tlp must be one of"):
         policy_from(bad, {})
