@@ -53,6 +53,7 @@ class Outcome:
     active: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
     deleted_values: list[str] = field(default_factory=list)
+    refused_values: list[str] = field(default_factory=list)
     conditions: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
     runtime_identity: str = ""
@@ -70,8 +71,9 @@ class Scenario:
     def __init__(self, stack: Stack, console: Console, dataset: DataSet) -> None:
         self.stack = stack
         self.out = console
-        self.data = dataset
-        self.outcome = Outcome(expected=dataset.expected)
+        # Two indicators carry OpenCTI's TLP:RED marking: the sharing guardrail must keep them out.
+        self.data = dataset.mark_red(2, stack.run_dir / "demo-indicators.jsonl")
+        self.outcome = Outcome(expected=self.data.expected, refused_values=sorted(self.data.refused_values))
         # Fresh credentials per run: they only ever travel through the Secret.
         self.opencti_token = f"demo-opencti-{secrets.token_hex(8)}"
         self.sekoia_key = f"demo-sekoia-{secrets.token_hex(8)}"
@@ -89,6 +91,7 @@ class Scenario:
         self._timed("resources", self.apply_resources)
         self._timed("kubelet_stand_in", self.run_runtime)
         self._timed("sync", self.watch_sync)
+        self._timed("guardrail", self.show_guardrail)
         self._timed("status", self.show_status)
         self._timed("revocation", self.revoke)
         self.verify()
@@ -118,6 +121,10 @@ class Scenario:
             f"{self.data.pushable_indicators} STIX ones -> {len(self.data.expected)} Sekoia values, "
             f"{len(self.data.indicators) - self.data.pushable_indicators} YARA ones (not pushable)"
         )
+        self.out.detail(
+            f"         {len(self.data.refused)} of them marked TLP:RED (OpenCTI's marking-definition id): "
+            "the sharing guardrail must keep them out of Sekoia"
+        )
         self.out.detail(f"Sekoia   {self.sekoia.base_url}  collection {COLLECTION} (empty)")
 
     def start_operator(self) -> None:
@@ -141,7 +148,8 @@ class Scenario:
             connector={"name": "apt31-demo"},
             # Smaller, slower pushes than the defaults (100 values, 5 requests/s), so that the
             # progress bar has something to show; they reach the Pod as SEKOIA_INTEL_* variables.
-            push={"batchSize": 10, "requestsPerSecond": 3},
+            # The sharing guardrail's default, written out: everything below TLP:RED may leave.
+            push={"batchSize": 10, "requestsPerSecond": 3, "markings": {"maxTlp": "TLP:AMBER+STRICT"}},
         )
         self._kubectl("apply", "-f", "-", input=yaml.safe_dump_all([secret, sync]))
         self.out.detail(
@@ -200,6 +208,39 @@ class Scenario:
             bar.close()
         self.out.detail("waiting for the runtime's own report in status.progress (every 10 s)...")
         self._wait_progress("valuesPushed", len(expected))
+
+    def show_guardrail(self) -> None:
+        self.out.step("Sharing guardrail: the TLP:RED indicators stay in OpenCTI")
+        refused = self.data.refused_values
+        active = sekoia_admin(self._sekoia_url()).active_values(COLLECTION)
+        rows = [
+            (
+                ind["id"],
+                ind["name"],
+                "TLP:RED",
+                "absent" if not set(self.data.values[ind["id"]]) & active else "PRESENT",
+            )
+            for ind in self.data.indicators
+            if ind["id"] in self.data.refused
+        ]
+        self.out.table(("INDICATOR", "NAME", "MARKING", "IN SEKOIA"), rows)
+        if set(refused) & active:
+            raise DemoFailure(f"TLP:RED values reached the collection: {sorted(set(refused) & active)}")
+        skipped = (
+            self.container.metric('sis_values_skipped_total{reason="marking-not-allowed"}')
+            if self.container
+            else None
+        )
+        self.out.detail(
+            f'runtime metric sis_values_skipped_total{{reason="marking-not-allowed"}} = {skipped}'
+        )
+        if skipped is not None and int(skipped) != len(refused):
+            raise DemoFailure(f"the runtime counted {skipped} refused values, {len(refused)} expected")
+        self._wait_progress("valuesSkipped", len(refused))
+        self.out.detail(
+            f"status.progress.valuesSkipped = {self._progress().get('valuesSkipped')} "
+            "(the TLP:RED values, plus comparisons that cannot become Sekoia values, e.g. YARA rules)"
+        )
 
     def show_status(self) -> None:
         self.out.step("What Kubernetes and Sekoia say")
@@ -264,6 +305,10 @@ class Scenario:
             raise DemoFailure(
                 f"the collection holds {len(active)} active values, {len(want_active)} expected "
                 f"(missing {sorted(want_active - active)[:3]}, extra {sorted(active - want_active)[:3]})"
+            )
+        if set(self.outcome.refused_values) & (active | revoked):
+            raise DemoFailure(
+                f"TLP:RED values reached Sekoia: {sorted(set(self.outcome.refused_values) & active)}"
             )
         if not set(self.outcome.deleted_values) <= revoked:
             raise DemoFailure(f"not revoked in Sekoia: {sorted(set(self.outcome.deleted_values) - revoked)}")

@@ -88,8 +88,13 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
 
     outcome = json.loads(report.read_text())
-    expected = _expected_values()
-    assert len(expected) == 107 and set(outcome["expected"]) == expected
+    every = _expected_values()
+    # Two indicators are marked TLP:RED: their values stay out, everything else goes in.
+    refused = set(outcome["refused_values"])
+    assert len(every) == 107 and len(refused) == 2 and refused <= every
+    expected = every - refused
+    assert set(outcome["expected"]) == expected
+    assert not refused & (set(outcome["active"]) | set(outcome["revoked"])), "TLP:RED values reached Sekoia"
     deleted = set(outcome["deleted_values"])
     assert len(deleted) >= 3
     assert set(outcome["active"]) == expected - deleted, "every pushable value not deleted is active"
@@ -113,6 +118,8 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
         f"{len(expected)}/{len(expected)} values in the collection",
         "$ kubectl -n intel get sekoiaintelsyncs -o wide",
         "CollectionClaimed",
+        "Sharing guardrail: the TLP:RED indicators stay in OpenCTI",
+        'sis_values_skipped_total{reason="marking-not-allowed"} = 2.0',
         "revoked",
         "all stopped.",
     ):
