@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector_runtime import redaction
 from connector_runtime.guardrail.catalog import PAP_LEVELS, TLP_LEVELS, normalize_name
 from connector_runtime.guardrail.policy import DEFAULT_MAX_TLP, MarkingPolicy, Unmarked, parse_list
+from connector_runtime.resync import parse_date
 from connector_runtime.sekoia.protocol import normalize_base_url, normalize_collection_id
 
 PLACEHOLDER = "ChangeMe"
@@ -157,6 +166,9 @@ class RuntimeSettings(BaseSettings):
     markings_allowed: list[str] = Field([], validation_alias="SEKOIA_INTEL_MARKINGS_ALLOWED")
     markings_refused: list[str] = Field([], validation_alias="SEKOIA_INTEL_MARKINGS_REFUSED")
     markings_unmarked: Unmarked = Field(Unmarked.PUSH, validation_alias="SEKOIA_INTEL_MARKINGS_UNMARKED")
+    # Resync on demand (connector_runtime/resync.py): replay from this date once per token.
+    resync_from: str | None = Field(None, validation_alias="RUNTIME_RESYNC_FROM")
+    resync_token: str | None = Field(None, max_length=253, validation_alias="RUNTIME_RESYNC_TOKEN")
     idle_budget_share: float = Field(0.5, gt=0, le=1, validation_alias="SEKOIA_INTEL_IDLE_BUDGET_SHARE")
     request_timeout_seconds: float = Field(
         30.0, gt=0, le=300, validation_alias="SEKOIA_INTEL_REQUEST_TIMEOUT_SECONDS"
@@ -270,6 +282,15 @@ class RuntimeSettings(BaseSettings):
         if value in (ValidityGranularity.EXACT, ValidityGranularity.NONE):
             raise ValueError("must be one of hour, day, week, month (a rounding, never dropping validity)")
         return value
+
+    @field_validator("resync_from", "resync_token")
+    @classmethod
+    def _resync(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if info.field_name == "resync_from":
+            parse_date(value)  # ValueError names the expected form
+        return value.strip()
 
     @field_validator("markings_allowed", "markings_refused", mode="before")
     @classmethod

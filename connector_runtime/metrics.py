@@ -85,6 +85,11 @@ INDICATORS_REFUSED = Counter(
     ["marking"],
     registry=REGISTRY,
 )
+RESYNC_IN_PROGRESS = Gauge(
+    "sis_resync_in_progress",
+    "1 while a requested resync replays the stream (spec.opencti.resyncFrom), else 0.",
+    registry=REGISTRY,
+)
 LAST_COMMITTED_EVENT_TIME = Gauge(
     "sis_last_committed_event_timestamp_seconds",
     "Time encoded in the last stream event id whose effect Sekoia acknowledged.",

@@ -116,11 +116,31 @@ class StateBridge:
         self._original_set_state = helper.set_state
         self._lock = threading.Lock()
         state = helper.get_state() or {}
+        self.initial_state: dict[str, Any] = dict(state) if isinstance(state, dict) else {}
         self._recover_until = state.get("recover_until")
+        # The last resync honoured (connector_runtime/resync.py), kept with the position.
+        self._resync: dict[str, Any] | None = state.get("resync")
         initial = str(state["start_from"]) if state.get("start_from") else None
         self.tracker = PositionTracker(initial, on_commit=self.write)
         self._saved: str | None = self.tracker.committed
         helper.set_state = self._intercept
+
+    def begin_resync(self, start_from: str, recover_until: str, record: dict[str, Any]) -> None:
+        """Before the stream starts: replay from ``start_from`` in the platform's recovery mode up
+        to ``recover_until``, and remember the request (saved with the next ping)."""
+        with self._lock:
+            self._recover_until = recover_until
+            self._resync = record
+        self.tracker.rewind(start_from)
+        self.write()
+        self._saved = None  # the next save pings even if the position did not move
+
+    def record_resync(self, record: dict[str, Any]) -> None:
+        """Update the remembered resync (e.g. its end) and have it saved."""
+        with self._lock:
+            self._resync = record
+        self.write()
+        self._saved = None
 
     def _intercept(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -139,9 +159,13 @@ class StateBridge:
     def write(self, *_: object) -> None:
         """Put the committed position into pycti's in-memory state (sent by its next ping)."""
         with self._lock:
-            self._original_set_state(
-                {"start_from": self.tracker.committed or "0-0", "recover_until": self._recover_until}
-            )
+            state: dict[str, Any] = {
+                "start_from": self.tracker.committed or "0-0",
+                "recover_until": self._recover_until,
+            }
+            if self._resync is not None:
+                state["resync"] = self._resync
+            self._original_set_state(state)
 
     def save_if_changed(self) -> None:
         """Ping the platform now when the committed position moved since the last save."""
