@@ -168,6 +168,19 @@ def runtime_env(ref: SyncRef, spec: SyncSpec) -> list[dict[str, Any]]:
         plain("RUNTIME_STATUS_RESOURCE", naming.status_resource(ref.namespace, ref.name)),
         *tls.tls_env(spec),
         *markings_env(spec),
+        *resync_env(spec),
+    ]
+
+
+def resync_env(spec: SyncSpec) -> list[dict[str, Any]]:
+    """A resync request for the runtime: a new date or token changes the Pod template, which
+    rolls the runtime; the runtime itself remembers which token it has honoured."""
+    opencti = spec.opencti
+    if not opencti.resync_from:
+        return []
+    return [
+        {"name": "RUNTIME_RESYNC_FROM", "value": opencti.resync_from},
+        {"name": "RUNTIME_RESYNC_TOKEN", "value": opencti.resync_token or opencti.resync_from},
     ]
 
 
