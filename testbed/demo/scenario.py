@@ -37,6 +37,9 @@ SECRET_NAME = "sis-credentials"
 STREAM_ID = "5f3e1a2b-1111-4c2d-9e8f-0123456789ab"
 COLLECTION = "ioc-collection--0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
+RESYNC_FROM = "2020-01-01T00:00:00Z"
+RESYNC_TOKEN = "demo-refill-1"
+
 SYNC_TIMEOUT = 180.0  # the whole data set into the collection
 STATUS_TIMEOUT = 45.0  # the runtime reports its progress every 10 s
 
@@ -54,6 +57,7 @@ class Outcome:
     revoked: list[str] = field(default_factory=list)
     deleted_values: list[str] = field(default_factory=list)
     refused_values: list[str] = field(default_factory=list)
+    resync: dict[str, Any] = field(default_factory=dict)
     conditions: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
     runtime_identity: str = ""
@@ -94,6 +98,7 @@ class Scenario:
         self._timed("guardrail", self.show_guardrail)
         self._timed("status", self.show_status)
         self._timed("revocation", self.revoke)
+        self._timed("resync", self.resync)
         self.verify()
         self.outcome.processes = self.stack.process_table()
         return self.outcome
@@ -290,6 +295,86 @@ class Scenario:
             f"valuesRevoked={progress.get('valuesRevoked')} pendingEvents={progress.get('pendingEvents')}"
         )
         self._show_collection()
+
+    def resync(self) -> None:
+        self.out.step("Resync on demand: empty the collection by hand, ask for a resync in the spec")
+        assert self.container is not None
+        admin = sekoia_admin(self._sekoia_url())
+        self.out.detail(f"revoked by hand in Sekoia (admin API): {admin.revoke_all(COLLECTION)} values")
+        patch = {"spec": {"opencti": {"resyncFrom": RESYNC_FROM, "resyncToken": RESYNC_TOKEN}}}
+        self.out.detail(
+            f"$ kubectl -n {NAMESPACE} patch sis {SYNC_NAME} --type merge -p '{json.dumps(patch)}'"
+        )
+        self._kubectl("-n", NAMESPACE, "patch", "sis", SYNC_NAME, "--type", "merge", "-p", json.dumps(patch))
+        deployment = self._wait_for_deployment()
+        wait_until(
+            lambda: self._template_env(deployment).get("RUNTIME_RESYNC_TOKEN") == RESYNC_TOKEN,
+            60,
+            "the operator to roll the runtime with the resync request",
+            on_timeout=self._status_text,
+        )
+        self.out.detail(
+            "the operator rolled the runtime: RUNTIME_RESYNC_FROM / RUNTIME_RESYNC_TOKEN in its Pod"
+        )
+        self.out.detail("LOCAL STAND-IN FOR A KUBELET: replacing the runtime process with the new Pod's")
+        wait_until(
+            lambda: self._pods_rolled(RESYNC_TOKEN),
+            60,
+            "the new runtime Pod to be the only one running",
+            on_timeout=self._status_text,
+        )
+        self.stack.retire(self.container.process)
+        plan = plan_from_deployment(self.stack.require_cluster(), NAMESPACE, deployment)
+        self.container = run_container(self.stack.require_cluster(), plan, self.stack.run_dir)
+        self.stack.track(self.container.process)
+        self.container.wait_ready()
+        want = set(self.data.expected) - set(self.outcome.deleted_values)
+        wait_until(
+            lambda: admin.active_values(COLLECTION) == want,
+            SYNC_TIMEOUT,
+            "the resync to refill the collection",
+            on_timeout=self._status_text,
+        )
+        self.out.detail(
+            f"the collection holds the {len(want)} active values again (deleted ones stay revoked)"
+        )
+
+        def completed() -> bool:
+            return (self._progress().get("resync") or {}).get("state") == "Completed"
+
+        wait_until(
+            completed, STATUS_TIMEOUT, "status.progress.resync to say Completed", on_timeout=self._status_text
+        )
+        self.outcome.resync = dict(self._progress().get("resync") or {})
+        self.out.detail("status.progress.resync:")
+        for key, value in self.outcome.resync.items():
+            self.out.detail(f"  {key}: {value}")
+        in_progress = self.container.metric("sis_resync_in_progress")
+        self.out.detail(f"runtime metric sis_resync_in_progress = {in_progress}")
+        self._show_collection()
+
+    def _pods_rolled(self, token: str) -> bool:
+        """Only Pods of the new template run (the kubelet stand-in binds its token to one)."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.stack.require_cluster().api_client())
+        pods = [
+            pod
+            for pod in core.list_namespaced_pod(NAMESPACE).items
+            if pod.metadata.deletion_timestamp is None and pod.status.phase == "Running"
+        ]
+        tokens = [
+            {e.name: e.value for e in pod.spec.containers[0].env or []}.get("RUNTIME_RESYNC_TOKEN")
+            for pod in pods
+        ]
+        return bool(tokens) and all(t == token for t in tokens)
+
+    def _template_env(self, deployment: str) -> dict[str, str]:
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.stack.require_cluster().api_client())
+        dep = apps.read_namespaced_deployment(deployment, NAMESPACE)
+        return {e.name: e.value for e in dep.spec.template.spec.containers[0].env if e.value is not None}
 
     def verify(self) -> None:
         """The demo's definition of success, checked on the final state."""
