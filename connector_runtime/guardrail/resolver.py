@@ -51,7 +51,6 @@ class MarkingResolver:
         self._backoff = backoff_seconds
         self._cache: OrderedDict[str, Marking] = OrderedDict()
         self._lock = threading.Lock()
-        self.lookups = 0
 
     def learn(self, obj: dict[str, Any]) -> None:
         """Remember a ``marking-definition`` object seen in the stream."""
@@ -88,7 +87,6 @@ class MarkingResolver:
         if self._lookup is None:
             return None
         for attempt in range(self._attempts):
-            self.lookups += 1
             try:
                 answer = self._lookup(stix_id)
             except Exception as exc:  # pycti raises bare Exceptions for GraphQL and HTTP errors
