@@ -15,10 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector_runtime import redaction
+from connector_runtime.guardrail.catalog import PAP_LEVELS, TLP_LEVELS, normalize_name
+from connector_runtime.guardrail.policy import DEFAULT_MAX_TLP, MarkingPolicy, Unmarked, parse_list
+from connector_runtime.resync import parse_date
 from connector_runtime.sekoia.protocol import normalize_base_url, normalize_collection_id
 
 PLACEHOLDER = "ChangeMe"
@@ -48,6 +59,11 @@ YAML_KEYS: dict[tuple[str, ...], str] = {
     ("sekoia_intel", "validity_granularity"): "SEKOIA_INTEL_VALIDITY_GRANULARITY",
     ("sekoia_intel", "max_coarsening"): "SEKOIA_INTEL_MAX_COARSENING",
     ("sekoia_intel", "coarse_validity"): "SEKOIA_INTEL_COARSE_VALIDITY",
+    ("sekoia_intel", "markings_max_tlp"): "SEKOIA_INTEL_MARKINGS_MAX_TLP",
+    ("sekoia_intel", "markings_max_pap"): "SEKOIA_INTEL_MARKINGS_MAX_PAP",
+    ("sekoia_intel", "markings_allowed"): "SEKOIA_INTEL_MARKINGS_ALLOWED",
+    ("sekoia_intel", "markings_refused"): "SEKOIA_INTEL_MARKINGS_REFUSED",
+    ("sekoia_intel", "markings_unmarked"): "SEKOIA_INTEL_MARKINGS_UNMARKED",
 }
 
 
@@ -143,6 +159,16 @@ class RuntimeSettings(BaseSettings):
     coarse_validity: ValidityGranularity = Field(
         ValidityGranularity.MONTH, validation_alias="SEKOIA_INTEL_COARSE_VALIDITY"
     )
+    # The sharing guardrail (connector_runtime/guardrail): the highest TLP/PAP that may leave
+    # OpenCTI, marking names or ids always allowed / refused, and what unmarked indicators get.
+    markings_max_tlp: str = Field(DEFAULT_MAX_TLP, validation_alias="SEKOIA_INTEL_MARKINGS_MAX_TLP")
+    markings_max_pap: str | None = Field(None, validation_alias="SEKOIA_INTEL_MARKINGS_MAX_PAP")
+    markings_allowed: list[str] = Field([], validation_alias="SEKOIA_INTEL_MARKINGS_ALLOWED")
+    markings_refused: list[str] = Field([], validation_alias="SEKOIA_INTEL_MARKINGS_REFUSED")
+    markings_unmarked: Unmarked = Field(Unmarked.PUSH, validation_alias="SEKOIA_INTEL_MARKINGS_UNMARKED")
+    # Resync on demand (connector_runtime/resync.py): replay from this date once per token.
+    resync_from: str | None = Field(None, validation_alias="RUNTIME_RESYNC_FROM")
+    resync_token: str | None = Field(None, max_length=253, validation_alias="RUNTIME_RESYNC_TOKEN")
     idle_budget_share: float = Field(0.5, gt=0, le=1, validation_alias="SEKOIA_INTEL_IDLE_BUDGET_SHARE")
     request_timeout_seconds: float = Field(
         30.0, gt=0, le=300, validation_alias="SEKOIA_INTEL_REQUEST_TIMEOUT_SECONDS"
@@ -257,6 +283,43 @@ class RuntimeSettings(BaseSettings):
             raise ValueError("must be one of hour, day, week, month (a rounding, never dropping validity)")
         return value
 
+    @field_validator("resync_from", "resync_token")
+    @classmethod
+    def _resync(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if info.field_name == "resync_from":
+            parse_date(value)  # ValueError names the expected form
+        return value.strip()
+
+    @field_validator("markings_allowed", "markings_refused", mode="before")
+    @classmethod
+    def _marking_list(cls, value: object) -> object:
+        return parse_list(value)
+
+    @field_validator("markings_max_tlp", "markings_max_pap", mode="before")
+    @classmethod
+    def _empty_level(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("markings_max_tlp")
+    @classmethod
+    def _max_tlp(cls, value: str | None) -> str:
+        name = normalize_name(value or DEFAULT_MAX_TLP)
+        if name not in TLP_LEVELS:
+            raise ValueError(f"must be one of {', '.join(TLP_LEVELS)}")
+        return name
+
+    @field_validator("markings_max_pap")
+    @classmethod
+    def _max_pap(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = normalize_name(value)
+        if name not in PAP_LEVELS:
+            raise ValueError(f"must be one of {', '.join(PAP_LEVELS)}")
+        return name
+
     @field_validator("status_resource")
     @classmethod
     def _resource(cls, value: str | None) -> str | None:
@@ -274,6 +337,17 @@ class RuntimeSettings(BaseSettings):
         if self.sekoia_ca_bundle is not None and not self.sekoia_ssl_verify:
             raise ValueError("SEKOIA_INTEL_CA_BUNDLE is set but SEKOIA_INTEL_SSL_VERIFY=false: choose one")
         return self
+
+    @property
+    def marking_policy(self) -> MarkingPolicy:
+        """The sharing guardrail's policy."""
+        return MarkingPolicy.build(
+            self.markings_max_tlp,
+            self.markings_max_pap,
+            self.markings_allowed,
+            self.markings_refused,
+            self.markings_unmarked,
+        )
 
     @property
     def opencti_verify(self) -> bool | str:

@@ -78,6 +78,18 @@ PUSH_REQUESTS_BY_LEVEL = Counter(
     ["level"],
     registry=REGISTRY,
 )
+INDICATORS_REFUSED = Counter(
+    "sis_indicators_refused_total",
+    "Indicators the sharing guardrail kept from Sekoia, by the marking that refused them (TLP and "
+    "PAP names, `unmarked`, or `other` for custom and unresolved markings).",
+    ["marking"],
+    registry=REGISTRY,
+)
+RESYNC_IN_PROGRESS = Gauge(
+    "sis_resync_in_progress",
+    "1 while a requested resync replays the stream (spec.opencti.resyncFrom), else 0.",
+    registry=REGISTRY,
+)
 LAST_COMMITTED_EVENT_TIME = Gauge(
     "sis_last_committed_event_timestamp_seconds",
     "Time encoded in the last stream event id whose effect Sekoia acknowledged.",
@@ -105,6 +117,7 @@ IGNORE_REASONS = frozenset(
         "malformed-indicator",
         "not-stix-pattern",
         "merge",
+        "marking-not-allowed",
     }
 )
 

@@ -10,6 +10,7 @@ something failed (the reason goes to the termination-message file).
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import gc
 import logging
 import os
@@ -19,13 +20,18 @@ import threading
 import time
 from typing import Any
 
-from connector_runtime import redaction
+from connector_runtime import metrics, redaction
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
+from connector_runtime.guardrail import Guardrail
 from connector_runtime.health import Health, serve
 from connector_runtime.logs import setup_logging
 from connector_runtime.progress import StatusReporter, progress_snapshot, update_position_metrics
+from connector_runtime.resync import ResyncRecord
+from connector_runtime.resync import ended as resync_ended
+from connector_runtime.resync import iso as resync_iso
+from connector_runtime.resync import plan as plan_resync
 from connector_runtime.sekoia.client import SekoiaClient
 from connector_runtime.sekoia.errors import (
     REASON_KEY_REJECTED,
@@ -52,6 +58,7 @@ class Runtime:
         self.health = Health()
         self.shutdown_requested = threading.Event()
         self.stop = threading.Event()
+        self.resync: ResyncRecord | None = None
         self._secrets = [
             settings.opencti_token.get_secret_value(),
             settings.sekoia_api_key.get_secret_value(),
@@ -159,6 +166,7 @@ class Runtime:
         install_excepthook(self._fatal)
 
         bridge = StateBridge(helper, on_position=self.health.stream_seen)
+        self._begin_resync(bridge)
         policy = SharedFieldsPolicy(
             s.description_mode,
             s.validity_granularity,
@@ -194,7 +202,13 @@ class Runtime:
                 s.status_resource, lambda: self._snapshot(bridge), s.status_interval_seconds
             )
             reporter.start()
-        helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health))
+        guardrail = Guardrail.with_lookup(
+            s.marking_policy, lambda stix_id: helper.api.marking_definition.read(id=stix_id)
+        )
+        # While a resync replays current versions as `create` events, a refused indicator may be
+        # one an earlier, looser policy pushed: take it back rather than only skip it.
+        guardrail.revoke_refused_creates = self._resync_running()
+        helper.listen_stream(StreamCallback(bridge.tracker, engine, self.health, guardrail))
         log.info(
             "runtime started",
             extra={
@@ -202,10 +216,12 @@ class Runtime:
                 "collection": s.collection_id,
                 "sekoia": s.sekoia_url,
                 "resume_from": bridge.tracker.committed,
+                "markings": guardrail.policy.describe(),
             },
         )
 
         while not self.shutdown_requested.wait(s.state_save_interval_seconds):
+            self._check_resync(bridge, guardrail)
             self._save(bridge)
             update_position_metrics(bridge.tracker)
 
@@ -228,7 +244,40 @@ class Runtime:
 
     def _snapshot(self, bridge: StateBridge) -> dict[str, Any]:
         block = self.health.blocked()
-        return progress_snapshot(bridge.tracker, blocked=block.as_status() if block else None)
+        snapshot = progress_snapshot(bridge.tracker, blocked=block.as_status() if block else None)
+        if self.resync is not None:
+            snapshot["resync"] = self.resync.status(bridge.tracker.committed)
+        return snapshot
+
+    # ------------------------------------------------------------------ resync
+    def _begin_resync(self, bridge: StateBridge) -> None:
+        """Start the requested resync unless its token was already honoured (see resync.py)."""
+        s = self.settings
+        self.resync = ResyncRecord.from_state(bridge.initial_state.get("resync"))
+        new = plan_resync(s.resync_token, s.resync_from, bridge.initial_state, time.time())
+        if new is not None:
+            bridge.begin_resync(new.start_id, new.until, new.as_state())
+            self.resync = new
+            log.info(
+                "resync requested: replaying the stream",
+                extra={"token": new.token, "from": new.from_, "until": new.until},
+            )
+        metrics.RESYNC_IN_PROGRESS.set(1 if self._resync_running() else 0)
+
+    def _resync_running(self) -> bool:
+        return self.resync is not None and self.resync.ended_at is None
+
+    def _check_resync(self, bridge: StateBridge, guardrail: Guardrail) -> None:
+        record = self.resync
+        if record is None or record.ended_at is not None:
+            return
+        if not resync_ended(record, bridge.tracker.committed):
+            return
+        self.resync = dataclasses.replace(record, ended_at=resync_iso(time.time()))
+        bridge.record_resync(self.resync.as_state())
+        guardrail.revoke_refused_creates = False
+        metrics.RESYNC_IN_PROGRESS.set(0)
+        log.info("resync completed", extra={"token": record.token, "position": bridge.tracker.committed})
 
     def _save(self, bridge: StateBridge) -> None:
         try:

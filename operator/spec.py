@@ -7,9 +7,10 @@ before a default was introduced, and so that pure functions get typed input inst
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -80,8 +81,22 @@ class OpenCTISpec(_TLSFields):
     stream_id: str = Field(alias="streamId", pattern=STREAM_ID_RE.pattern)
     listen_delete: bool = Field(default=True, alias="listenDelete")
     no_dependencies: bool = Field(default=True, alias="noDependencies")
+    # Resync on demand: replay the stream from this date, once per token.
+    resync_from: str | None = Field(default=None, alias="resyncFrom")
+    resync_token: str | None = Field(default=None, alias="resyncToken", min_length=1, max_length=253)
 
     _url = field_validator("url")(_no_userinfo)
+
+    @field_validator("resync_from")
+    @classmethod
+    def _resync_from(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an RFC 3339 date-time such as 2025-01-31T00:00:00Z") from None
+        return value.strip()
 
 
 class SekoiaSpec(_TLSFields):
@@ -142,6 +157,21 @@ class RuntimeSpec(_Model):
     priority_class_name: str | None = Field(default=None, alias="priorityClassName")
 
 
+TlpLevel = Literal["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT", "TLP:RED"]
+PapLevel = Literal["PAP:CLEAR", "PAP:GREEN", "PAP:AMBER", "PAP:RED"]
+DEFAULT_MAX_TLP: Final = "TLP:AMBER+STRICT"
+
+
+class MarkingsSpec(_Model):
+    """The sharing guardrail: which OpenCTI marking definitions may leave for Sekoia.io."""
+
+    max_tlp: TlpLevel = Field(default=DEFAULT_MAX_TLP, alias="maxTlp")
+    max_pap: PapLevel | None = Field(default=None, alias="maxPap")
+    allowed: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    unmarked: Literal["push", "skip"] = "push"
+
+
 class PushSpec(_Model):
     """Tuning of the calls to Sekoia.io."""
 
@@ -156,6 +186,7 @@ class PushSpec(_Model):
         default="exact", alias="validityGranularity"
     )
     coarse_validity: Literal["hour", "day", "week", "month"] = Field(default="month", alias="coarseValidity")
+    markings: MarkingsSpec = Field(default_factory=MarkingsSpec)
 
 
 class SyncSpec(_Model):

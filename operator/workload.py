@@ -6,13 +6,14 @@ is a no-op and a restarted operator converges to exactly what it produced before
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from . import naming, tls
 from .pod_defaults import DEFAULT_RESOURCES as DEFAULT_RESOURCES  # re-exported for callers and tests
 from .pod_defaults import RuntimePodDefaults, merge_into
-from .spec import SyncSpec
+from .spec import DEFAULT_MAX_TLP, SyncSpec
 
 DEFAULT_RUNTIME_IMAGE = "ghcr.io/sekoia-intel-sync/sekoia-intel-sync:0.1.0"
 RUNTIME_COMMAND = ["connector-runtime", "run"]
@@ -161,7 +162,40 @@ def runtime_env(ref: SyncRef, spec: SyncSpec) -> list[dict[str, Any]]:
         plain("RUNTIME_HTTP_PORT", str(RUNTIME_PORT)),
         plain("RUNTIME_STATUS_RESOURCE", naming.status_resource(ref.namespace, ref.name)),
         *tls.tls_env(spec),
+        *markings_env(spec),
+        *resync_env(spec),
     ]
+
+
+def resync_env(spec: SyncSpec) -> list[dict[str, Any]]:
+    """A resync request for the runtime: a new date or token changes the Pod template, which
+    rolls the runtime; the runtime itself remembers which token it has honoured."""
+    opencti = spec.opencti
+    if not opencti.resync_from:
+        return []
+    return [
+        {"name": "RUNTIME_RESYNC_FROM", "value": opencti.resync_from},
+        {"name": "RUNTIME_RESYNC_TOKEN", "value": opencti.resync_token or opencti.resync_from},
+    ]
+
+
+def markings_env(spec: SyncSpec) -> list[dict[str, Any]]:
+    """The sharing guardrail's variables, only where the spec departs from the runtime's defaults:
+    a resource that does not use the guardrail keeps the Pod template it had (no roll on upgrade)."""
+    markings = spec.push.markings
+    env: list[dict[str, Any]] = []
+    if markings.max_tlp != DEFAULT_MAX_TLP:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_MAX_TLP", "value": markings.max_tlp})
+    if markings.max_pap is not None:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_MAX_PAP", "value": markings.max_pap})
+    # JSON arrays: marking names may contain commas.
+    if markings.allowed:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_ALLOWED", "value": json.dumps(list(markings.allowed))})
+    if markings.refused:
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_REFUSED", "value": json.dumps(list(markings.refused))})
+    if markings.unmarked != "push":
+        env.append({"name": "SEKOIA_INTEL_MARKINGS_UNMARKED", "value": markings.unmarked})
+    return env
 
 
 def _probe(path: str, period: int, failures: int) -> dict[str, Any]:

@@ -275,8 +275,12 @@ class DeliveryEngine:
                 for value in dropped:
                     self._schedule_revoke(value.value, progress)
         elif event.action is Action.REVOKE:
-            for value in conversion.values:
-                self._schedule_revoke(value.value, progress)
+            revoked = [v.value for v in conversion.values]
+            # A refused update may also have changed the pattern: its old values go too.
+            if event.previous_pattern:
+                revoked += [v.value for v in convert_pattern(event.previous_pattern).values]
+            for stale in dict.fromkeys(revoked):
+                self._schedule_revoke(stale, progress)
         metrics.EVENTS.labels(event.name, event.action.value).inc()
         progress.seal()
 

@@ -82,6 +82,14 @@ class PositionTracker:
         if advanced is not None and self._on_commit:
             self._on_commit(advanced)
 
+    def rewind(self, event_id: str) -> None:
+        """Move the committed position back (a resync replays from there); only before any event
+        was registered, so that no acknowledgement is lost."""
+        with self._lock:
+            if self._pending:
+                raise RuntimeError("cannot rewind while events are pending")
+            self._committed = event_id
+
     @property
     def committed(self) -> str | None:
         """The id up to which every event's effect is acknowledged."""

@@ -37,6 +37,9 @@ class StreamEvent:
     indicator: dict[str, Any] | None = None
     previous_pattern: str | None = None
     ignore_reason: str | None = None
+    # A marking-definition object (a dependency of the indicators that reference it): the
+    # sharing guardrail learns its name from it.
+    definition: dict[str, Any] | None = None
 
     @property
     def indicator_id(self) -> str | None:
@@ -60,6 +63,8 @@ def parse_event(name: str, event_id: str, data: str | bytes | None) -> StreamEve
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
         return ignore("malformed-payload")
     obj: dict[str, Any] = payload["data"]
+    if obj.get("type") == "marking-definition" and name != "delete":
+        return StreamEvent(event_id, name, Action.IGNORE, ignore_reason="not-an-indicator", definition=obj)
     if obj.get("type") != "indicator":
         return ignore("not-an-indicator")
     if obj.get("pattern_type") != "stix":

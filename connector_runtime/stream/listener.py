@@ -23,6 +23,8 @@ from connector_runtime.config import RuntimeSettings
 from connector_runtime.conversion import Skipped
 from connector_runtime.delivery.engine import DeliveryEngine, report_skipped
 from connector_runtime.delivery.positions import PositionTracker
+from connector_runtime.guardrail import REASON as GUARDRAIL_REASON
+from connector_runtime.guardrail import Guardrail
 from connector_runtime.health import Health
 from connector_runtime.stream.events import Action, StreamEvent, parse_event
 
@@ -55,8 +57,15 @@ class StreamCallback:
 
     manages_state = True  # pycti >= 7: do not save "last callback returned"
 
-    def __init__(self, tracker: PositionTracker, engine: DeliveryEngine, health: Health) -> None:
+    def __init__(
+        self,
+        tracker: PositionTracker,
+        engine: DeliveryEngine,
+        health: Health,
+        guardrail: Guardrail | None = None,
+    ) -> None:
         self.tracker = tracker
+        self.guardrail = guardrail
         self.engine = engine
         self.health = health
         self._watchdog: queue.Queue[Any] | None = None
@@ -75,11 +84,14 @@ class StreamCallback:
         event_id = str(msg.id)
         event = parse_event(str(msg.event), event_id, msg.data)
         ticket = self.tracker.begin(event_id)
+        if self.guardrail is not None:
+            event = self.guardrail.screen(event)
         if event.action is Action.IGNORE:
             metrics.EVENTS.labels(
                 metrics.event_label(event.name), metrics.ignored_label(event.ignore_reason)
             ).inc()
-            if event.indicator is not None:
+            # The guardrail has already reported what it refused.
+            if event.indicator is not None and event.ignore_reason != GUARDRAIL_REASON:
                 report_undeliverable(event)
             self.tracker.complete(ticket)
             return
@@ -104,11 +116,31 @@ class StateBridge:
         self._original_set_state = helper.set_state
         self._lock = threading.Lock()
         state = helper.get_state() or {}
+        self.initial_state: dict[str, Any] = dict(state) if isinstance(state, dict) else {}
         self._recover_until = state.get("recover_until")
+        # The last resync honoured (connector_runtime/resync.py), kept with the position.
+        self._resync: dict[str, Any] | None = state.get("resync")
         initial = str(state["start_from"]) if state.get("start_from") else None
         self.tracker = PositionTracker(initial, on_commit=self.write)
         self._saved: str | None = self.tracker.committed
         helper.set_state = self._intercept
+
+    def begin_resync(self, start_from: str, recover_until: str, record: dict[str, Any]) -> None:
+        """Before the stream starts: replay from ``start_from`` in the platform's recovery mode up
+        to ``recover_until``, and remember the request (saved with the next ping)."""
+        with self._lock:
+            self._recover_until = recover_until
+            self._resync = record
+        self.tracker.rewind(start_from)
+        self.write()
+        self._saved = None  # the next save pings even if the position did not move
+
+    def record_resync(self, record: dict[str, Any]) -> None:
+        """Update the remembered resync (e.g. its end) and have it saved."""
+        with self._lock:
+            self._resync = record
+        self.write()
+        self._saved = None
 
     def _intercept(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -127,9 +159,13 @@ class StateBridge:
     def write(self, *_: object) -> None:
         """Put the committed position into pycti's in-memory state (sent by its next ping)."""
         with self._lock:
-            self._original_set_state(
-                {"start_from": self.tracker.committed or "0-0", "recover_until": self._recover_until}
-            )
+            state: dict[str, Any] = {
+                "start_from": self.tracker.committed or "0-0",
+                "recover_until": self._recover_until,
+            }
+            if self._resync is not None:
+                state["resync"] = self._resync
+            self._original_set_state(state)
 
     def save_if_changed(self) -> None:
         """Ping the platform now when the committed position moved since the last save."""

@@ -55,7 +55,8 @@ def _start(name: str, module: str, args: list[str], env: dict[str, str], log_dir
 
 def start_opencti(log_dir: Path, token: str, stream_id: str, data_file: Path) -> EmulatorProcess:
     """OpenCTI emulator serving one live stream that starts with a create event per indicator."""
-    args = ["--port", "0", "--stream-id", stream_id, "--load", str(data_file)]
+    # --recovery: the platform's recovery mode, which a resync (spec.opencti.resyncFrom) uses.
+    args = ["--port", "0", "--stream-id", stream_id, "--load", str(data_file), "--recovery"]
     return _start(
         "opencti-emulator", "testbed.emulators.opencti", args, {"OPENCTI_EMULATOR_TOKEN": token}, log_dir
     )

@@ -37,6 +37,9 @@ SECRET_NAME = "sis-credentials"
 STREAM_ID = "5f3e1a2b-1111-4c2d-9e8f-0123456789ab"
 COLLECTION = "ioc-collection--0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
+RESYNC_FROM = "2020-01-01T00:00:00Z"
+RESYNC_TOKEN = "demo-refill-1"
+
 SYNC_TIMEOUT = 180.0  # the whole data set into the collection
 STATUS_TIMEOUT = 45.0  # the runtime reports its progress every 10 s
 
@@ -53,6 +56,8 @@ class Outcome:
     active: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
     deleted_values: list[str] = field(default_factory=list)
+    refused_values: list[str] = field(default_factory=list)
+    resync: dict[str, Any] = field(default_factory=dict)
     conditions: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
     runtime_identity: str = ""
@@ -70,8 +75,9 @@ class Scenario:
     def __init__(self, stack: Stack, console: Console, dataset: DataSet) -> None:
         self.stack = stack
         self.out = console
-        self.data = dataset
-        self.outcome = Outcome(expected=dataset.expected)
+        # Two indicators carry OpenCTI's TLP:RED marking: the sharing guardrail must keep them out.
+        self.data = dataset.mark_red(2, stack.run_dir / "demo-indicators.jsonl")
+        self.outcome = Outcome(expected=self.data.expected, refused_values=sorted(self.data.refused_values))
         # Fresh credentials per run: they only ever travel through the Secret.
         self.opencti_token = f"demo-opencti-{secrets.token_hex(8)}"
         self.sekoia_key = f"demo-sekoia-{secrets.token_hex(8)}"
@@ -89,8 +95,10 @@ class Scenario:
         self._timed("resources", self.apply_resources)
         self._timed("kubelet_stand_in", self.run_runtime)
         self._timed("sync", self.watch_sync)
+        self._timed("guardrail", self.show_guardrail)
         self._timed("status", self.show_status)
         self._timed("revocation", self.revoke)
+        self._timed("resync", self.resync)
         self.verify()
         self.outcome.processes = self.stack.process_table()
         return self.outcome
@@ -118,6 +126,10 @@ class Scenario:
             f"{self.data.pushable_indicators} STIX ones -> {len(self.data.expected)} Sekoia values, "
             f"{len(self.data.indicators) - self.data.pushable_indicators} YARA ones (not pushable)"
         )
+        self.out.detail(
+            f"         {len(self.data.refused)} of them marked TLP:RED (OpenCTI's marking-definition id): "
+            "the sharing guardrail must keep them out of Sekoia"
+        )
         self.out.detail(f"Sekoia   {self.sekoia.base_url}  collection {COLLECTION} (empty)")
 
     def start_operator(self) -> None:
@@ -141,7 +153,8 @@ class Scenario:
             connector={"name": "apt31-demo"},
             # Smaller, slower pushes than the defaults (100 values, 5 requests/s), so that the
             # progress bar has something to show; they reach the Pod as SEKOIA_INTEL_* variables.
-            push={"batchSize": 10, "requestsPerSecond": 3},
+            # The sharing guardrail's default, written out: everything below TLP:RED may leave.
+            push={"batchSize": 10, "requestsPerSecond": 3, "markings": {"maxTlp": "TLP:AMBER+STRICT"}},
         )
         self._kubectl("apply", "-f", "-", input=yaml.safe_dump_all([secret, sync]))
         self.out.detail(
@@ -201,6 +214,39 @@ class Scenario:
         self.out.detail("waiting for the runtime's own report in status.progress (every 10 s)...")
         self._wait_progress("valuesPushed", len(expected))
 
+    def show_guardrail(self) -> None:
+        self.out.step("Sharing guardrail: the TLP:RED indicators stay in OpenCTI")
+        refused = self.data.refused_values
+        active = sekoia_admin(self._sekoia_url()).active_values(COLLECTION)
+        rows = [
+            (
+                ind["id"],
+                ind["name"],
+                "TLP:RED",
+                "absent" if not set(self.data.values[ind["id"]]) & active else "PRESENT",
+            )
+            for ind in self.data.indicators
+            if ind["id"] in self.data.refused
+        ]
+        self.out.table(("INDICATOR", "NAME", "MARKING", "IN SEKOIA"), rows)
+        if set(refused) & active:
+            raise DemoFailure(f"TLP:RED values reached the collection: {sorted(set(refused) & active)}")
+        skipped = (
+            self.container.metric('sis_values_skipped_total{reason="marking-not-allowed"}')
+            if self.container
+            else None
+        )
+        self.out.detail(
+            f'runtime metric sis_values_skipped_total{{reason="marking-not-allowed"}} = {skipped}'
+        )
+        if skipped is not None and int(skipped) != len(refused):
+            raise DemoFailure(f"the runtime counted {skipped} refused values, {len(refused)} expected")
+        self._wait_progress("valuesSkipped", len(refused))
+        self.out.detail(
+            f"status.progress.valuesSkipped = {self._progress().get('valuesSkipped')} "
+            "(the TLP:RED values, plus comparisons that cannot become Sekoia values, e.g. YARA rules)"
+        )
+
     def show_status(self) -> None:
         self.out.step("What Kubernetes and Sekoia say")
         self._wait_ready()
@@ -250,6 +296,86 @@ class Scenario:
         )
         self._show_collection()
 
+    def resync(self) -> None:
+        self.out.step("Resync on demand: empty the collection by hand, ask for a resync in the spec")
+        assert self.container is not None
+        admin = sekoia_admin(self._sekoia_url())
+        self.out.detail(f"revoked by hand in Sekoia (admin API): {admin.revoke_all(COLLECTION)} values")
+        patch = {"spec": {"opencti": {"resyncFrom": RESYNC_FROM, "resyncToken": RESYNC_TOKEN}}}
+        self.out.detail(
+            f"$ kubectl -n {NAMESPACE} patch sis {SYNC_NAME} --type merge -p '{json.dumps(patch)}'"
+        )
+        self._kubectl("-n", NAMESPACE, "patch", "sis", SYNC_NAME, "--type", "merge", "-p", json.dumps(patch))
+        deployment = self._wait_for_deployment()
+        wait_until(
+            lambda: self._template_env(deployment).get("RUNTIME_RESYNC_TOKEN") == RESYNC_TOKEN,
+            60,
+            "the operator to roll the runtime with the resync request",
+            on_timeout=self._status_text,
+        )
+        self.out.detail(
+            "the operator rolled the runtime: RUNTIME_RESYNC_FROM / RUNTIME_RESYNC_TOKEN in its Pod"
+        )
+        self.out.detail("LOCAL STAND-IN FOR A KUBELET: replacing the runtime process with the new Pod's")
+        wait_until(
+            lambda: self._pods_rolled(RESYNC_TOKEN),
+            60,
+            "the new runtime Pod to be the only one running",
+            on_timeout=self._status_text,
+        )
+        self.stack.retire(self.container.process)
+        plan = plan_from_deployment(self.stack.require_cluster(), NAMESPACE, deployment)
+        self.container = run_container(self.stack.require_cluster(), plan, self.stack.run_dir)
+        self.stack.track(self.container.process)
+        self.container.wait_ready()
+        want = set(self.data.expected) - set(self.outcome.deleted_values)
+        wait_until(
+            lambda: admin.active_values(COLLECTION) == want,
+            SYNC_TIMEOUT,
+            "the resync to refill the collection",
+            on_timeout=self._status_text,
+        )
+        self.out.detail(
+            f"the collection holds the {len(want)} active values again (deleted ones stay revoked)"
+        )
+
+        def completed() -> bool:
+            return (self._progress().get("resync") or {}).get("state") == "Completed"
+
+        wait_until(
+            completed, STATUS_TIMEOUT, "status.progress.resync to say Completed", on_timeout=self._status_text
+        )
+        self.outcome.resync = dict(self._progress().get("resync") or {})
+        self.out.detail("status.progress.resync:")
+        for key, value in self.outcome.resync.items():
+            self.out.detail(f"  {key}: {value}")
+        in_progress = self.container.metric("sis_resync_in_progress")
+        self.out.detail(f"runtime metric sis_resync_in_progress = {in_progress}")
+        self._show_collection()
+
+    def _pods_rolled(self, token: str) -> bool:
+        """Only Pods of the new template run (the kubelet stand-in binds its token to one)."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(self.stack.require_cluster().api_client())
+        pods = [
+            pod
+            for pod in core.list_namespaced_pod(NAMESPACE).items
+            if pod.metadata.deletion_timestamp is None and pod.status.phase == "Running"
+        ]
+        tokens = [
+            {e.name: e.value for e in pod.spec.containers[0].env or []}.get("RUNTIME_RESYNC_TOKEN")
+            for pod in pods
+        ]
+        return bool(tokens) and all(t == token for t in tokens)
+
+    def _template_env(self, deployment: str) -> dict[str, str]:
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.stack.require_cluster().api_client())
+        dep = apps.read_namespaced_deployment(deployment, NAMESPACE)
+        return {e.name: e.value for e in dep.spec.template.spec.containers[0].env if e.value is not None}
+
     def verify(self) -> None:
         """The demo's definition of success, checked on the final state."""
         indicators = sekoia_admin(self._sekoia_url()).indicators(COLLECTION)
@@ -264,6 +390,10 @@ class Scenario:
             raise DemoFailure(
                 f"the collection holds {len(active)} active values, {len(want_active)} expected "
                 f"(missing {sorted(want_active - active)[:3]}, extra {sorted(active - want_active)[:3]})"
+            )
+        if set(self.outcome.refused_values) & (active | revoked):
+            raise DemoFailure(
+                f"TLP:RED values reached Sekoia: {sorted(set(self.outcome.refused_values) & active)}"
             )
         if not set(self.outcome.deleted_values) <= revoked:
             raise DemoFailure(f"not revoked in Sekoia: {sorted(set(self.outcome.deleted_values) - revoked)}")

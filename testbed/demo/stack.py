@@ -35,6 +35,7 @@ class Stack:
         self.log_dir = run_dir / "logs"
         self.cluster: LocalCluster | None = None
         self._processes: list[ManagedProcess] = []
+        self._retired: list[ManagedProcess] = []
 
     # ------------------------------------------------------------------ control plane
     def start_cluster(self) -> LocalCluster:
@@ -96,9 +97,18 @@ class Stack:
         self.write_process_table()
         return proc
 
+    def retire(self, proc: ManagedProcess) -> None:
+        """Stop a tracked process on purpose (a Pod replaced by a roll-out): it stays in the
+        process table but no longer counts as having died."""
+        proc.stop(timeout=10)
+        self._processes.remove(proc)
+        self._retired.append(proc)
+        self.write_process_table()
+
     def process_table(self) -> list[dict[str, Any]]:
         """Every process started so far: name, pid, whether it runs, and its log."""
         procs = list(self.cluster.processes.values()) if self.cluster else []
+        procs += self._retired
         procs += self._processes
         return [
             {"name": p.name, "pid": p.pid, "alive": p.alive(), "log": str(p.log_path)}
@@ -113,7 +123,8 @@ class Stack:
 
     def dead(self) -> list[str]:
         """Names of processes that exited although nobody stopped them."""
-        return [row["name"] for row in self.process_table() if not row["alive"]]
+        retired = {p.pid for p in self._retired}
+        return [row["name"] for row in self.process_table() if not row["alive"] and row["pid"] not in retired]
 
     def stop(self) -> None:
         """Stop every process, newest first (the runtime before the operator before the emulators),

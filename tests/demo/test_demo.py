@@ -88,8 +88,13 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
 
     outcome = json.loads(report.read_text())
-    expected = _expected_values()
-    assert len(expected) == 107 and set(outcome["expected"]) == expected
+    every = _expected_values()
+    # Two indicators are marked TLP:RED: their values stay out, everything else goes in.
+    refused = set(outcome["refused_values"])
+    assert len(every) == 107 and len(refused) == 2 and refused <= every
+    expected = every - refused
+    assert set(outcome["expected"]) == expected
+    assert not refused & (set(outcome["active"]) | set(outcome["revoked"])), "TLP:RED values reached Sekoia"
     deleted = set(outcome["deleted_values"])
     assert len(deleted) >= 3
     assert set(outcome["active"]) == expected - deleted, "every pushable value not deleted is active"
@@ -99,9 +104,12 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
     assert conditions["Ready"]["status"] == "True" and conditions["Ready"]["reason"] == "Synchronizing"
     assert conditions["Stalled"]["status"] == "False"
     progress = outcome["progress"]  # written by the runtime process under its own ServiceAccount
-    assert progress["valuesPushed"] >= len(expected)
-    assert progress["valuesRevoked"] >= len(deleted)
+    # The last report comes from the runtime the resync rolled: its counters start again at zero,
+    # and it pushes what is active (the deleted indicators' revocations were the first runtime's).
+    assert progress["valuesPushed"] >= len(expected - deleted)
     assert progress["pendingEvents"] == 0
+    resync = outcome["resync"]  # the collection was emptied by hand, then refilled by a resync
+    assert resync["state"] == "Completed" and resync["token"] == "demo-refill-1" and resync["endedAt"]
     identity = outcome["runtime_identity"]
     assert "status: yes" in identity and "get secrets: no" in identity
 
@@ -113,7 +121,12 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
         f"{len(expected)}/{len(expected)} values in the collection",
         "$ kubectl -n intel get sekoiaintelsyncs -o wide",
         "CollectionClaimed",
+        "Sharing guardrail: the TLP:RED indicators stay in OpenCTI",
+        'sis_values_skipped_total{reason="marking-not-allowed"} = 2.0',
         "revoked",
+        "Resync on demand: empty the collection by hand, ask for a resync in the spec",
+        "the operator rolled the runtime: RUNTIME_RESYNC_FROM / RUNTIME_RESYNC_TOKEN in its Pod",
+        "runtime metric sis_resync_in_progress = 0.0",
         "all stopped.",
     ):
         assert text in out, f"{text!r} missing from the demo's output"

@@ -27,6 +27,7 @@ EXPECTED_ONE = {
     "id": "indicator--1",
     "values": [{"value": "1.2.3.4", "type": "ipv4-addr.value"}],
     "skipped": [],
+    "sharing": {"allowed": True, "markings": []},
 }
 
 
@@ -80,6 +81,7 @@ def test_skipped_comparisons_are_reported() -> None:
             "id": "indicator--1",
             "values": [{"value": "abcdef0123456789abcdef0123456789", "type": "file.hashes"}],
             "skipped": [{"comparison": "file:size = 10", "reason": "unsupported-property"}],
+            "sharing": {"allowed": True, "markings": []},
         }
     ]
 

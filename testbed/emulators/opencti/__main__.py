@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--load", action="append", default=[], help="JSON-lines STIX file to emit as creates")
     parser.add_argument("--tls-cert", help="PEM certificate: serve HTTPS only (with --tls-key)")
     parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    parser.add_argument(
+        "--recovery",
+        action="store_true",
+        help="serve ?recover=<date> like the platform (current objects first, then live from the date)",
+    )
     parser.add_argument("--log-level", default="WARNING")
     return parser
 
@@ -54,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_ms=args.retry_ms,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        recovery=args.recovery,
     )
     for path in args.load:
         emulator.load_jsonl(path)

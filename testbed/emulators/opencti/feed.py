@@ -7,10 +7,12 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .jsonpatch import JsonPatch, compute_patch
+from .markings import MarkingRegistry
 from .stix import extension_of, now_iso, with_opencti_extension
 from .store import EventLog, EventRecord
 
@@ -32,6 +34,9 @@ class EventFeeder:
         self._lock = threading.RLock()
         self._current: dict[str, StixObject] = {}
         self.origin = origin or {"referer": "http://opencti/dashboard", "user_id": _EMULATOR_USER_ID}
+        # The platform's marking definitions: referenced, hence sent as dependencies, without
+        # ever being events of the log themselves.
+        self.markings = MarkingRegistry()
 
     # -- object store -------------------------------------------------------------------------
     def current(self, stix_id: str) -> StixObject | None:
@@ -40,9 +45,23 @@ class EventFeeder:
             obj = self._current.get(stix_id)
             return copy.deepcopy(obj) if obj is not None else None
 
+    def recoverable(self, start_ms: int, until_ms: int) -> list[tuple[int, StixObject]]:
+        """Current objects last updated within [start_ms, until_ms], oldest update first, with the
+        update time in ms: what the platform's recovery mode reads from its database."""
+        found: list[tuple[int, StixObject]] = []
+        with self._lock:
+            for obj in self._current.values():
+                updated = iso_ms(extension_of(obj).get("updated_at"))
+                if updated is not None and start_ms <= updated <= until_ms:
+                    found.append((updated, copy.deepcopy(obj)))
+        found.sort(key=lambda item: item[0])
+        return found
+
     def current_unsafe(self, stix_id: str) -> StixObject | None:
-        """The stored latest version without copying (callers must not modify it)."""
-        return self._current.get(stix_id)
+        """The stored latest version without copying (callers must not modify it); marking
+        definitions come from the platform's registry."""
+        found = self._current.get(stix_id)
+        return found if found is not None else self.markings.stix(stix_id)
 
     # -- events -------------------------------------------------------------------------------
     def _append(
@@ -168,3 +187,16 @@ class EventFeeder:
                     raise ValueError(f"{path}:{line_no}: not JSON: {exc}") from exc
                 ids.extend(self.add_bundle(item))
         return ids
+
+
+def iso_ms(value: object) -> int | None:
+    """Epoch milliseconds of an ISO date (``2025-01-01T00:00:00.000Z``), None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

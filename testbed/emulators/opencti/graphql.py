@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .connectors import ConnectorRegistry
+from .markings import MarkingRegistry
 from .streaming import StreamConfig
 
 # pycti sends no `operationName`: the name is the first identifier after query/mutation.
@@ -35,8 +36,14 @@ def graphql_error(message: str, code: str = "UNSUPPORTED_OPERATION") -> GraphQLR
 class GraphQLEndpoint:
     """Dispatches a GraphQL request body to the matching handler and keeps a call log."""
 
-    def __init__(self, connectors: ConnectorRegistry, streams: Callable[[], dict[str, StreamConfig]]) -> None:
+    def __init__(
+        self,
+        connectors: ConnectorRegistry,
+        streams: Callable[[], dict[str, StreamConfig]],
+        markings: MarkingRegistry | None = None,
+    ) -> None:
         self._connectors = connectors
+        self._markings = markings or MarkingRegistry()
         self._streams = streams
         self._lock = threading.Lock()
         self._calls: list[dict[str, Any]] = []
@@ -47,6 +54,7 @@ class GraphQLEndpoint:
             "ConnectorDeletionMutation": self._delete,
             "StreamCollection": self._stream_collection,
             "GetConnector": self._get_connector,
+            "MarkingDefinition": self._marking_definition,
         }
 
     def calls(self) -> list[dict[str, Any]]:
@@ -129,6 +137,11 @@ class GraphQLEndpoint:
     def _stream_collection(self, variables: dict[str, Any]) -> GraphQLResult:
         stream = self._streams().get(str(variables.get("id")))
         return {"data": {"streamCollection": stream.as_graphql() if stream else None}}
+
+    def _marking_definition(self, variables: dict[str, Any]) -> GraphQLResult:
+        # Like the platform: an unknown id is a null answer, not an error.
+        marking = self._markings.get(str(variables.get("id")))
+        return {"data": {"markingDefinition": marking.as_graphql() if marking else None}}
 
     def _get_connector(self, variables: dict[str, Any]) -> GraphQLResult:
         record = self._connectors.get(str(variables.get("id")))

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .feed import iso_ms
 from .ids import ZERO_KEY, format_event_id, parse_event_id
 from .sse import SSE_HEADERS, ChunkedWriter
 from .streaming import ConnectionInfo, StreamSession, new_connection_id
@@ -213,6 +214,21 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             start_index = app.log.head_index()
             start_key = app.log.last_key() or ZERO_KEY
         info.start_position = format_event_id(start_key)
+        recovery, recover_key = None, None
+        if app.recovery and recover and last_event_id is not None:
+            until_ms = iso_ms(recover)
+            if until_ms is None:
+                refuse(400, "invalid recover date")
+                return
+            # Like the platform: only a start position before the recover date recovers, from
+            # the database (current objects); the live part starts at the recover date.
+            if start_key < (until_ms, 0):
+                recover_key = (until_ms, 0)
+                recovery = [
+                    (ms, obj)
+                    for ms, obj in app.feeder.recoverable(start_key[0], until_ms)
+                    if stream.accepts(obj)
+                ]
 
         self.send_response(200)
         for name, value in SSE_HEADERS:
@@ -234,6 +250,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             heartbeat_interval=app.heartbeat_interval,
             retry_ms=app.retry_ms,
             server_stopping=app.stopping,
+            recovery=recovery,
+            recover_key=recover_key,
         )
         app.track_socket(self.connection, True)
         try:

@@ -122,7 +122,12 @@ class StreamSession:
         heartbeat_interval: float,
         retry_ms: int | None,
         server_stopping: threading.Event,
+        recovery: list[tuple[int, dict[str, Any]]] | None = None,
+        recover_key: EventKey | None = None,
     ) -> None:
+        """`recovery` (the platform's recovery mode, `?recover=<date>`): current objects to send
+        first as `create` events with their update time as id; the live part then starts after
+        `recover_key`, the recover date."""
         self._log = log
         self._feeder = feeder
         self._faults = faults
@@ -139,6 +144,8 @@ class StreamSession:
         self._generation = faults.generation
         # Dependencies are sent once per connection, like the platform's per-channel cache.
         self._sent_objects: set[str] = set()
+        self._recovery = recovery or []
+        self._recover_key = recover_key
 
     # -- control ------------------------------------------------------------------------------
     def _close_reason(self) -> str | None:
@@ -259,8 +266,42 @@ class StreamSession:
         except OSError:
             return "client_gone"
 
+    def _recover(self) -> str | None:
+        """Send the recovery snapshot; returns why the connection must end, or None."""
+        buf = bytearray()
+        origin = {"referer": "init-create"}
+        for updated_ms, obj in self._recovery:
+            reason = self._close_reason()
+            if reason is not None:
+                return reason
+            event_id = format_event_id((updated_ms, 0))
+            if not self._no_dependencies:
+                pending: list[str] = []
+                self._dependencies(obj, pending, {obj.get("id", "")})
+                for ref in pending:
+                    dep = self._feeder.current_unsafe(ref)
+                    if dep is not None:
+                        buf += frame("create", json.dumps(build_payload("create", dep, origin)), event_id)
+                        self._sent_objects.add(ref)
+            payload = build_payload("create", obj, origin)
+            buf += frame("create", json.dumps(payload, ensure_ascii=False), event_id)
+            self._sent_objects.add(obj.get("id", ""))
+            self._info.events_sent += 1
+            self._info.last_sent_id = event_id
+            if len(buf) >= _FLUSH_BYTES:
+                self._flush(buf)
+        self._flush(buf)
+        if self._recover_key is not None:
+            self._index = self._log.index_after(self._recover_key)
+            self._position = max(self._position, self._recover_key)
+        return None
+
     def _serve(self) -> str:
         self._writer.write(self._connected_frame())
+        if self._recovery or self._recover_key is not None:
+            ended = self._recover()
+            if ended is not None:
+                return ended
         next_heartbeat = time.monotonic() + self._interval
         buf = bytearray()
         while True:

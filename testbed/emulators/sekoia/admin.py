@@ -52,6 +52,8 @@ class AdminApi:
             return Reply(200, self._faults(payload))
         if method == "POST" and name == "options":
             return Reply(200, emu.set_options(**payload).as_dict())
+        if method == "POST" and name == "revoke-all":
+            return Reply(200, {"revoked": emu.revoke_all(payload.get("collection"))})
         if method == "POST" and name == "reset":
             emu.reset()
             return Reply(200, {"reset": True})

@@ -62,6 +62,11 @@ class RemoteEmulator:
         """Stop accepting a key; False when the emulator did not know it."""
         return bool(self._call("DELETE", f"api-keys/{key}").get("removed"))
 
+    def revoke_all(self, collection: str | None = None) -> int:
+        """Revoke every active indicator of a collection (by hand, behind the runtime's back)."""
+        body = {"collection": collection} if collection else {}
+        return int(self._call("POST", "revoke-all", body).get("revoked", 0))
+
     def reset(self) -> None:
         """Back to the initial state."""
         self._call("POST", "reset")

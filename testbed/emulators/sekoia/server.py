@@ -188,6 +188,15 @@ class SekoiaEmulator:
         """Values of the non-revoked indicators of a collection."""
         return {i["value"] for i in self.indicators(collection) if not i["revoked"]}
 
+    def revoke_all(self, collection: str | None = None) -> int:
+        """Revoke every active indicator of a collection, as a user would by hand (e.g. after a
+        mistaken import); returns how many were revoked."""
+        cid = self._cid(collection)
+        active = [item["id"] for item in self.store.indicators(cid) if not item["revoked"]]
+        for indicator_id in active:
+            self.store.revoke(cid, indicator_id)
+        return len(active)
+
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
         """Logged API requests after sequence number `since` (admin calls are not logged)."""
         return self.log.entries(since)
