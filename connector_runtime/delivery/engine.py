@@ -199,6 +199,10 @@ class DeliveryEngine:
         """True while the sequencer thread runs."""
         return self._thread.is_alive()
 
+    def set_rate(self, requests_per_second: float) -> None:
+        """The request budget changed (the client's limiter follows the same share)."""
+        self._meter.set_rate(requests_per_second)
+
     def submit(self, event: StreamEvent, ticket: Ticket, keepalive: Callable[[], None] | None = None) -> bool:
         """Queue an event for delivery (stream order). Blocks while the queue is full, calling
         ``keepalive`` every few seconds (pycti kills a process whose callback looks stuck).

@@ -72,6 +72,18 @@ class RateLimiter:
                 return 0.0
             return (1.0 - self._tokens) / self.effective_rate
 
+    def set_rate(self, rate: float) -> None:
+        """Adopt a new rate at once (the operator rebalanced the shared budget), without a burst:
+        tokens earned so far are counted at the old rate, the next ones at the new one."""
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        with self._lock:
+            now = self._clock()
+            if now > self._refilled_at:
+                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.effective_rate)
+                self._refilled_at = now
+            self.rate = rate
+
     @property
     def effective_rate(self) -> float:
         """The configured rate less the current safety margin."""
