@@ -120,11 +120,21 @@ def allocate(budget: float, demands: Sequence[Demand], policy: BudgetPolicy) -> 
     floor = min(policy.floor, usable * policy.floor_share / len(running))
     shares = {d.key: min(floor, d.ceiling) for d in running}
     rest = usable - sum(shares.values())
-    weights = {d.key: float(d.backlog) for d in running}
-    if not any(weights.values()):
-        weights = dict.fromkeys(weights, 1.0)
     ceilings = {d.key: d.ceiling for d in running}
-    # Water-filling: a sync that reaches its ceiling drops out and its part goes to the others.
+    # By backlog first; what the syncs with a backlog cannot take (their ceilings) goes to all.
+    rest = _fill(shares, ceilings, {d.key: float(d.backlog) for d in running}, rest)
+    rest = _fill(shares, ceilings, dict.fromkeys(shares, 1.0), rest)
+    return {key: _round_down(share) for key, share in shares.items()}
+
+
+def _fill(
+    shares: dict[tuple[str, str], float],
+    ceilings: Mapping[tuple[str, str], float],
+    weights: Mapping[tuple[str, str], float],
+    rest: float,
+) -> float:
+    """Water-filling: share `rest` by weight; a sync at its ceiling drops out and its part goes to
+    the others. Returns what is left (only when every weighted sync is at its ceiling)."""
     open_keys = {k for k, w in weights.items() if w > 0 and shares[k] < ceilings[k]}
     while rest > 1e-9 and open_keys:
         total = sum(weights[k] for k in open_keys)
@@ -137,7 +147,7 @@ def allocate(budget: float, demands: Sequence[Demand], policy: BudgetPolicy) -> 
         open_keys = {k for k in open_keys if shares[k] < ceilings[k] - 1e-9}
         if given <= 1e-9:
             break
-    return {key: _round_down(share) for key, share in shares.items()}
+    return rest
 
 
 def worth_publishing(
