@@ -187,6 +187,7 @@ class Runtime:
             stop=self.stop,
             on_blocked=lambda reason, message: self.health.block("delivery", reason, message),
             on_unblocked=lambda: self.health.unblock("delivery"),
+            send_ready=self.limiter.ready,
         )
         self.health.liveness_checks.append(("delivery engine", engine.alive))
         reporter = None

@@ -40,6 +40,7 @@ class RateLimiter:
         self._tokens = float(burst)
         self._refilled_at = clock()
         self._paused_until = 0.0
+        self._waiting = 0  # callers inside acquire() that have no token yet
         # Requests leave a Python process with some jitter, so running at exactly the budget lets a
         # strict firewall count one request too many now and then. The limiter keeps a safety
         # margin that grows on every 429 and shrinks slowly with every success.
@@ -47,15 +48,33 @@ class RateLimiter:
 
     def acquire(self, stop: threading.Event) -> None:
         """Block until a request may be sent; raise Stopped as soon as `stop` is set."""
-        while True:
-            if stop.is_set():
-                raise Stopped("stopped while waiting for the rate limiter")
-            wait = self._try_take()
-            if wait <= 0:
-                return
-            # Event.wait returns early when stop is set, which keeps shutdown prompt.
-            if stop.wait(wait):
-                raise Stopped("stopped while waiting for the rate limiter")
+        with self._lock:
+            self._waiting += 1
+        try:
+            while True:
+                if stop.is_set():
+                    raise Stopped("stopped while waiting for the rate limiter")
+                wait = self._try_take()
+                if wait <= 0:
+                    return
+                # Event.wait returns early when stop is set, which keeps shutdown prompt.
+                if stop.wait(wait):
+                    raise Stopped("stopped while waiting for the rate limiter")
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def ready(self) -> bool:
+        """Whether a request formed now would leave at once: nobody waits and a token is there.
+
+        The delivery engine forms a request only then, so that at a small rate values gather in its
+        pool (and leave together) instead of in requests queued here with one value each."""
+        with self._lock:
+            now = self._clock()
+            if self._waiting or now < self._paused_until:
+                return False
+            earned = max(0.0, now - self._refilled_at) * self.effective_rate
+            return min(float(self.burst), self._tokens + earned) >= 1.0
 
     def _try_take(self) -> float:
         """Take a token if one is there (0 returned), else return how long to wait for one."""

@@ -68,3 +68,15 @@ def test_the_reporter_hands_the_patched_status_to_the_follower() -> None:
     reporter = StatusReporter("ns/feed", lambda: {"pendingEvents": 3}, 60, api_factory=Api, on_status=seen.append)
     assert reporter.report_once()
     assert seen == [{"progress": {"pendingEvents": 3}, "budget": {"requestsPerSecond": 1.5}}]
+
+
+def test_the_limiter_is_ready_only_with_a_token_and_nobody_waiting() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(0.5, burst=1, clock=clock)
+    assert limiter.ready()
+    assert limiter._try_take() == 0
+    assert not limiter.ready()  # the next token comes in ~2 s
+    clock.now += 2.1
+    assert limiter.ready()
+    limiter._waiting = 1  # another request is already queued for that token
+    assert not limiter.ready()
