@@ -257,7 +257,7 @@ class StatusReporter:
         snapshot: Callable[[], dict[str, Any]],
         interval: float,
         api_factory: Callable[[], Any] = status_api_from_environment,
-        on_status: Callable[[dict[str, Any]], None] | None = None,
+        on_status: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         """``on_status`` receives the resource's ``status`` after each report: the patch answer
         carries what the operator wrote (the budget share), so following it costs no request."""

@@ -85,11 +85,11 @@ def demand_of(obj: Mapping[str, Any]) -> Demand | None:
     namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
     if not namespace or not name:
         return None
-    spec = obj.get("spec") if isinstance(obj.get("spec"), Mapping) else {}
-    status = obj.get("status") if isinstance(obj.get("status"), Mapping) else {}
-    sekoia = spec.get("sekoia") if isinstance(spec.get("sekoia"), Mapping) else {}
-    push = spec.get("push") if isinstance(spec.get("push"), Mapping) else {}
-    progress = status.get("progress") if isinstance(status.get("progress"), Mapping) else {}
+    spec = _mapping(obj.get("spec"))
+    status = _mapping(obj.get("status"))
+    sekoia = _mapping(spec.get("sekoia"))
+    push = _mapping(spec.get("push"))
+    progress = _mapping(status.get("progress"))
     holds = any(
         isinstance(c, Mapping) and c.get("type") == "CollectionClaimed" and c.get("status") == "True"
         for c in status.get("conditions") or []
@@ -176,6 +176,10 @@ def _round_down(value: float) -> float:
     return max(MINIMUM_SHARE, round(steps * RESOLUTION, 6))
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _count(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return 0
@@ -183,7 +187,12 @@ def _count(value: Any) -> int:
 
 
 def _positive(value: Any, default: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         return default
     return float(value)
 

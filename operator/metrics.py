@@ -27,9 +27,7 @@ BUDGET_ALLOCATED = Gauge(
     "Requests per second currently given out of a host's budget, all syncs together",
     ["host"],
 )
-BUDGET_SYNCS = Gauge(
-    "sis_operator_sekoia_budget_syncs", "Running syncs sharing a host's budget", ["host"]
-)
+BUDGET_SYNCS = Gauge("sis_operator_sekoia_budget_syncs", "Running syncs sharing a host's budget", ["host"])
 BUDGET_PUBLICATIONS = Counter(
     "sis_operator_sekoia_budget_publications_total",
     "Shares written into resources' status.budget (a rebalance writes one per changed sync)",

@@ -142,4 +142,3 @@ class Rebalancer:
             ", ".join(f"{ns}/{name}={share}" for (ns, name), share in sorted(shares.items())) or "no sync",
         )
         return written
-

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-
 from sekoia_intel_operator import naming
+
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
 from testbed.emulators.sekoia.options import EmulatorOptions
 from testbed.emulators.sekoia.server import SekoiaEmulator
@@ -123,7 +123,9 @@ class BudgetScenario:
             {"metadata": meta, "stringData": {"opencti-token": OPENCTI_TOKEN, "sekoia-api-key": "unused"}},
         )
         for sync in self.syncs.values():
-            self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, self._manifest(sync))
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, self._manifest(sync)
+            )
         wait_until(
             lambda: all(self.share(name) for name in self.syncs),
             90,
@@ -262,14 +264,18 @@ class BudgetScenario:
         self.phases["bulk_resumed"] = time.time() - self.t0
         self._emitting.clear()
         self._patch_spec(BULK, {"suspend": False})
-        wait_until(lambda: bool(self.share(BULK)), 60, "the resumed sync's share", on_timeout=self.operator_log)
+        wait_until(
+            lambda: bool(self.share(BULK)), 60, "the resumed sync's share", on_timeout=self.operator_log
+        )
         self.start_runtime(bulk)
         wait_until(
             lambda: all(self.sekoia.active_values(s.collection) >= s.expected for s in self.syncs.values()),
             self.s.drain_timeout,
             "every value in Sekoia",
             interval=1.0,
-            on_timeout=lambda: self._progress_text() + "\n" + (bulk.runtime.log()[-3000:] if bulk.runtime else ""),
+            on_timeout=lambda: (
+                self._progress_text() + "\n" + (bulk.runtime.log()[-3000:] if bulk.runtime else "")
+            ),
         )
         self.phases["drained"] = time.time() - self.t0
         time.sleep(2.0)
@@ -283,7 +289,9 @@ class BudgetScenario:
         )
 
     def _patch_spec(self, name: str, spec: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec})
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name, {"spec": spec}
+        )
 
     def stop(self) -> None:
         self._stop.set()
@@ -311,7 +319,7 @@ class BudgetScenario:
         log = self.sekoia.requests()
         width = self.s.bucket_seconds
         end = max((e["time"] for e in log), default=self.t0) - self.t0
-        buckets = int(math.ceil(end / width)) if end > 0 else 0
+        buckets = math.ceil(end / width) if end > 0 else 0
         rates = {name: [0.0] * buckets for name in self.syncs}
         total = [0.0] * buckets
         throttled = {name: 0 for name in self.syncs}
@@ -353,7 +361,9 @@ class BudgetScenario:
                 "p95": _percentile(delays, 0.95),
                 "max": round(delays[-1], 2) if delays else None,
             },
-            "missing": {s.name: len(s.expected - self.sekoia.active_values(s.collection)) for s in self.syncs.values()},
+            "missing": {
+                s.name: len(s.expected - self.sekoia.active_values(s.collection)) for s in self.syncs.values()
+            },
             "expected": {s.name: len(s.expected) for s in self.syncs.values()},
         }
 
@@ -370,4 +380,4 @@ def _median(values: list[float | None]) -> float | None:
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
-    return round(values[min(len(values) - 1, int(math.ceil(q * len(values))) - 1)], 2)
+    return round(values[min(len(values) - 1, math.ceil(q * len(values)) - 1)], 2)

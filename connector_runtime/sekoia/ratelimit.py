@@ -99,7 +99,9 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             if now > self._refilled_at:
-                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.effective_rate)
+                self._tokens = min(
+                    float(self.burst), self._tokens + (now - self._refilled_at) * self.effective_rate
+                )
                 self._refilled_at = now
             self.rate = rate
 

@@ -380,7 +380,9 @@ def test_rate_limit_answers_429_with_retry_after_per_key() -> None:
 
 def test_global_rate_limit_counts_every_key_together() -> None:
     # A shared egress: three clients with their own keys share one limit of 3 per window.
-    with running_emulator(api_keys={TEST_KEY, "other", "third"}, rate_limit=3, rate_scope="global") as emulator:
+    with running_emulator(
+        api_keys={TEST_KEY, "other", "third"}, rate_limit=3, rate_scope="global"
+    ) as emulator:
         statuses = [Api(emulator, key).get_collection().status_code for key in (TEST_KEY, "other", "third")]
         assert statuses == [200, 200, 200]
         assert Api(emulator, "other").get_collection().status_code == 429

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from sekoia_intel_operator.budget import BudgetPolicy, Demand, allocate, demand_of, host_of, worth_publishing
 from sekoia_intel_operator.rebalance import Rebalancer
 
@@ -68,7 +67,9 @@ def test_no_running_sync_no_share() -> None:
 def test_the_shares_never_add_up_to_more_than_the_budget(
     budget: float, syncs: list[tuple[int, bool, float]]
 ) -> None:
-    demands = [demand(f"s{i}", backlog, running, ceiling) for i, (backlog, running, ceiling) in enumerate(syncs)]
+    demands = [
+        demand(f"s{i}", backlog, running, ceiling) for i, (backlog, running, ceiling) in enumerate(syncs)
+    ]
     shares = allocate(budget, demands, POLICY)
     # MINIMUM_SHARE may only exceed it when the budget cannot give every sync 0.01.
     if budget * 0.9 / len(demands) >= 0.01:
@@ -91,7 +92,10 @@ def test_small_moves_are_not_published_but_a_new_or_gone_sync_is() -> None:
 def sync(name: str, **status: Any) -> dict[str, Any]:
     return {
         "metadata": {"namespace": "ns", "name": name},
-        "spec": {"sekoia": {"url": "https://API.sekoia.io/", "collectionId": "x"}, "push": {"requestsPerSecond": 3}},
+        "spec": {
+            "sekoia": {"url": "https://API.sekoia.io/", "collectionId": "x"},
+            "push": {"requestsPerSecond": 3},
+        },
         "status": {"conditions": [{"type": "CollectionClaimed", "status": "True"}], **status},
     }
 
@@ -131,7 +135,9 @@ def test_rebalancer_writes_decreases_first_then_only_when_worth_it() -> None:
         reb.observe("MODIFIED", sync("b", budget={"requestsPerSecond": 2.25}))
         assert reb.rebalance("api.sekoia.io") == 0
         # "a" piles up a backlog: "b" shrinks first, then "a" grows (3 is a's ceiling).
-        reb.observe("MODIFIED", sync("a", budget={"requestsPerSecond": 2.25}, progress={"pendingEvents": 900}))
+        reb.observe(
+            "MODIFIED", sync("a", budget={"requestsPerSecond": 2.25}, progress={"pendingEvents": 900})
+        )
         assert reb.rebalance("api.sekoia.io") == 2
         assert [(n, b["requestsPerSecond"]) for n, b in writes if b] == [("b", 1.5), ("a", 3.0)]
         writes.clear()

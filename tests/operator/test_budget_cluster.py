@@ -16,7 +16,10 @@ pytestmark = pytest.mark.cluster
 
 
 def test_five_syncs_share_one_budget_without_429_storms_or_loss(
-    cluster: Any, crd: None, namespace: str, tmp_path: Path  # noqa: F811
+    cluster: Any,
+    crd: None,  # noqa: F811
+    namespace: str,
+    tmp_path: Path,
 ) -> None:
     scenario = BudgetScenario(cluster, namespace, tmp_path)
     try:
@@ -30,7 +33,9 @@ def test_five_syncs_share_one_budget_without_429_storms_or_loss(
     # Nothing lost: every sync's values are all active in its collection.
     assert figures["missing"] == dict.fromkeys(figures["missing"], 0)
     # No 429 storm: a handful at most against thousands of requests.
-    assert figures["throttled_429"] <= max(10, figures["requests_total"] // 100), figures["requests_by_status"]
+    assert figures["throttled_429"] <= max(10, figures["requests_total"] // 100), figures[
+        "requests_by_status"
+    ]
     # The bulk sync gets most of the budget while it has a backlog, the live ones keep a floor...
     during = figures["median_share_bulk_phase"]
     assert during[BULK] > sum(during[name] for name in LIVE)

@@ -40,7 +40,12 @@ def test_the_limiter_adopts_a_new_rate_at_once_without_a_burst() -> None:
 
 def test_share_is_read_only_from_a_positive_number() -> None:
     assert share_from_status({"budget": {"requestsPerSecond": 1.25}}) == 1.25
-    for status in ({}, {"budget": None}, {"budget": {"requestsPerSecond": 0}}, {"budget": {"requestsPerSecond": "9"}}):
+    for status in (
+        {},
+        {"budget": None},
+        {"budget": {"requestsPerSecond": 0}},
+        {"budget": {"requestsPerSecond": "9"}},
+    ):
         assert share_from_status(status) is None
     assert share_from_status({"budget": {"requestsPerSecond": True}}) is None
 
@@ -65,7 +70,9 @@ def test_the_reporter_hands_the_patched_status_to_the_follower() -> None:
         def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
             return {"status": {**body["status"], "budget": {"requestsPerSecond": 1.5}}}
 
-    reporter = StatusReporter("ns/feed", lambda: {"pendingEvents": 3}, 60, api_factory=Api, on_status=seen.append)
+    reporter = StatusReporter(
+        "ns/feed", lambda: {"pendingEvents": 3}, 60, api_factory=Api, on_status=seen.append
+    )
     assert reporter.report_once()
     assert seen == [{"progress": {"pendingEvents": 3}, "budget": {"requestsPerSecond": 1.5}}]
 
