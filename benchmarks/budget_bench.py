@@ -24,9 +24,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 
 
-def run(settings: BudgetSettings) -> dict[str, Any]:
-    """One run of the scenario on its own control plane."""
-    with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="sis-budget-") as work:
+def run(settings: BudgetSettings, work: str | None = None) -> dict[str, Any]:
+    """One run of the scenario on its own control plane (logs in `work`, else a temporary folder)."""
+    with LocalCluster() as cluster, tempfile.TemporaryDirectory(prefix="sis-budget-") as scratch:
+        work = work or scratch
         cluster.kubectl("apply", "--server-side", "-f", str(CRD))
         cluster.kubectl(
             "wait", "--for=condition=Established", f"crd/{PLURAL}.sync.sekoia-intel.dev", "--timeout=60s"
@@ -53,6 +54,7 @@ def summary(figures: dict[str, Any]) -> str:
         f"429: {figures['throttled_429']} of {figures['requests_total']} requests "
         f"({figures['throttled_429_by_sync']})"
     )
+    lines.append(f"values per accepted request: {figures['values_per_request']}")
     lines.append(f"live delay (s): {figures['live_delay_seconds']}")
     lines.append(f"missing values: {figures['missing']} of {figures['expected']}")
     return "\n".join(lines)
@@ -63,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bulk-events", type=int, default=BudgetSettings.bulk_events)
     parser.add_argument("--phase1-seconds", type=float, default=BudgetSettings.phase1_seconds)
+    parser.add_argument("--logs", help="keep the operator's and runtimes' logs in this folder")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "budget.json")
     args = parser.parse_args(argv)
     started = time.time()
-    figures = run(BudgetSettings(bulk_events=args.bulk_events, phase1_seconds=args.phase1_seconds))
+    settings = BudgetSettings(bulk_events=args.bulk_events, phase1_seconds=args.phase1_seconds)
+    if args.logs:
+        Path(args.logs).mkdir(parents=True, exist_ok=True)
+    figures = run(settings, args.logs)
     figures["wall_seconds"] = round(time.time() - started, 1)
     print(summary(figures))
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -111,12 +111,13 @@ def allocate(budget: float, demands: Sequence[Demand], policy: BudgetPolicy) -> 
 
     Every running sync gets a floor; the rest goes to the syncs in proportion to their backlogs (in
     equal parts when none has one), never above a sync's own ceiling. The shares add up to at most
-    the budget less the headroom.
+    the budget, less the headroom when several syncs share it.
     """
     running = sorted((d for d in demands if d.running), key=lambda d: d.key)
     if not running or budget <= 0:
         return {}
-    usable = budget * (1.0 - policy.headroom)
+    # One runtime spaces its own requests; only several uncoordinated ones need the headroom.
+    usable = budget if len(running) == 1 else budget * (1.0 - policy.headroom)
     floor = min(policy.floor, usable * policy.floor_share / len(running))
     shares = {d.key: min(floor, d.ceiling) for d in running}
     rest = usable - sum(shares.values())

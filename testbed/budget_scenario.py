@@ -54,7 +54,9 @@ class BudgetSettings:
 
     budget: float = 5.0  # the emulator's global limit and the operator's budget
     bulk_events: int = 2500
-    live_interval: float = 1.0  # one new indicator per live sync every this many seconds
+    # One new indicator per live sync every this many seconds (15 a minute, of four Sekoia types that
+    # a request cannot mix): what a share at the floor serves promptly.
+    live_interval: float = 4.0
     batch_size: int = 10  # small requests make the budget, not the CPU, the bottleneck
     phase1_seconds: float = 40.0
     phase2_seconds: float = 20.0
@@ -105,6 +107,7 @@ class BudgetScenario:
         self.operator: ManagedProcess | None = None
         self.metrics_port = free_port()
         self.shares: list[dict[str, Any]] = []  # {"t": seconds, name: share or None}
+        self.backlogs: list[dict[str, Any]] = []  # {"t": seconds, name: pendingEvents}
         self.phases: dict[str, float] = {}
         self._stop = threading.Event()
         self._emitting = threading.Event()
@@ -113,6 +116,7 @@ class BudgetScenario:
 
     # ------------------------------------------------------------------ set-up
     def start(self) -> None:
+        """Emulators, operator, the five resources (each with its first share), the bulk backlog."""
         self.sekoia.start()
         for sync in self.syncs.values():
             sync.opencti.start()
@@ -206,9 +210,13 @@ class BudgetScenario:
         while not self._stop.wait(1.0):
             try:
                 row: dict[str, Any] = {"t": round(time.time() - self.t0, 1)}
+                backlog: dict[str, Any] = {"t": row["t"]}
                 for name in self.syncs:
-                    row[name] = self.share(name)
+                    status = self.get(name).get("status") or {}
+                    row[name] = (status.get("budget") or {}).get("requestsPerSecond")
+                    backlog[name] = (status.get("progress") or {}).get("pendingEvents")
                 self.shares.append(row)
+                self.backlogs.append(backlog)
             except Exception:  # an API hiccup loses one sample, not the run
                 continue
 
@@ -322,7 +330,9 @@ class BudgetScenario:
         buckets = math.ceil(end / width) if end > 0 else 0
         rates = {name: [0.0] * buckets for name in self.syncs}
         total = [0.0] * buckets
+        throttled_per_bucket = [0] * buckets
         throttled = {name: 0 for name in self.syncs}
+        values = {name: [0, 0] for name in self.syncs}  # values, accepted requests
         for entry in log:
             name = next((n for c, n in by_collection.items() if c in entry["path"]), None)
             if name is None:
@@ -332,6 +342,10 @@ class BudgetScenario:
             total[index] += 1 / width
             if entry["status"] == 429:
                 throttled[name] += 1
+                throttled_per_bucket[index] += 1
+            elif entry["method"] == "POST" and entry["values"]:
+                values[name][0] += entry["values"]
+                values[name][1] += 1
         delays = sorted(
             sync.seen[value] - emitted
             for name in LIVE
@@ -349,10 +363,13 @@ class BudgetScenario:
             "requests_by_status": counts["by_status"],
             "throttled_429": sum(throttled.values()),
             "throttled_429_by_sync": throttled,
+            "throttled_429_per_bucket": throttled_per_bucket,
             "bucket_seconds": width,
             "requests_per_second": {k: [round(v, 2) for v in vs] for k, vs in rates.items()},
             "requests_per_second_total": [round(v, 2) for v in total],
             "shares": self.shares,
+            "backlogs": self.backlogs,
+            "values_per_request": {n: round(v / r, 1) if r else None for n, (v, r) in values.items()},
             "median_share_bulk_phase": {n: _median([r[n] for r in phase1]) for n in self.syncs},
             "median_share_suspended_phase": {n: _median([r[n] for r in phase2]) for n in self.syncs},
             "live_delay_seconds": {

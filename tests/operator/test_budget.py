@@ -53,6 +53,10 @@ def test_many_syncs_keep_half_the_budget_for_backlogs() -> None:
     assert shares[("ns", "bulk")] >= 2.25
 
 
+def test_a_single_sync_gets_the_whole_budget() -> None:
+    assert allocate(5.0, [demand("only", backlog=10)], POLICY) == {("ns", "only"): 5.0}
+
+
 def test_no_running_sync_no_share() -> None:
     assert allocate(5.0, [], POLICY) == {}
     assert allocate(5.0, [demand("a", running=False)], POLICY) == {}
