@@ -13,6 +13,7 @@ import ctypes
 import gc
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -66,7 +67,7 @@ class Runtime:
     def _build_client(self) -> SekoiaClient:
         s = self.settings
         # burst=1: requests evenly spaced, so no one-second window sees more than the budget.
-        self.limiter = RateLimiter(s.requests_per_second, burst=1)
+        self.limiter = RateLimiter(s.requests_per_second, burst=1, idle_jitter=random.random)
         return SekoiaClient(
             s.sekoia_url,
             s.sekoia_api_key.get_secret_value(),

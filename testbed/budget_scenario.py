@@ -57,6 +57,9 @@ class BudgetSettings:
     # One new indicator per live sync every this many seconds (15 a minute, of four Sekoia types that
     # a request cannot mix): what a share at the floor serves promptly.
     live_interval: float = 4.0
+    # True: the live feeds create their indicators at the same instants (one OpenCTI event matching
+    # every stream's filters: the runtimes wake together); False: each at its own point of the interval.
+    live_in_step: bool = True
     batch_size: int = 10  # small requests make the budget, not the CPU, the bottleneck
     phase1_seconds: float = 40.0
     phase2_seconds: float = 20.0
@@ -227,22 +230,25 @@ class BudgetScenario:
                 for value in self.sekoia.active_values(sync.collection):
                     sync.seen.setdefault(value, now)
 
-    def _emit_live(self) -> None:
-        rnd = random.Random(5)
+    def _emit_live(self, index: int) -> None:
+        """One live feed, on its own clock (in step with the others, or shifted; see BudgetSettings)."""
+        name = LIVE[index]
+        sync = self.syncs[name]
+        rnd = random.Random(index)
         serial = 0
+        if not self.s.live_in_step:
+            self._stop.wait(self.s.live_interval * index / len(LIVE))
         while not self._stop.is_set():
             if self._emitting.is_set():
                 serial += 1
-                for i, name in enumerate(LIVE):
-                    sync = self.syncs[name]
-                    obj = make_indicator(1_000_000 * (i + 1) + serial, rnd, FEED)
-                    sync.emitted[obj["name"]] = time.time()
-                    sync.expected.add(obj["name"])
-                    sync.opencti.create(obj)
+                obj = make_indicator(1_000_000 * (index + 1) + serial, rnd, FEED)
+                sync.emitted[obj["name"]] = time.time()
+                sync.expected.add(obj["name"])
+                sync.opencti.create(obj)
             self._stop.wait(self.s.live_interval)
 
-    def _spawn(self, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, daemon=True)
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 
@@ -252,7 +258,8 @@ class BudgetScenario:
         self.t0 = time.time()
         self._spawn(self._sample_shares)
         self._spawn(self._watch_values)
-        self._spawn(self._emit_live)
+        for index in range(len(LIVE)):
+            self._spawn(self._emit_live, index)
         for sync in self.syncs.values():
             self.start_runtime(sync)
         for sync in self.syncs.values():

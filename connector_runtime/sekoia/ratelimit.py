@@ -30,7 +30,10 @@ class RateLimiter:
         rate: float = protocol.DEFAULT_RATE,
         burst: int = 2,
         clock: Callable[[], float] = time.monotonic,
+        idle_jitter: Callable[[], float] | None = None,
     ) -> None:
+        """`idle_jitter` (e.g. `random.random`): after an idle period, the first request waits a
+        random part of one interval instead of leaving at once (see `_try_take`)."""
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         self.rate = rate
@@ -41,6 +44,7 @@ class RateLimiter:
         self._refilled_at = clock()
         self._paused_until = 0.0
         self._waiting = 0  # callers inside acquire() that have no token yet
+        self._idle_jitter = idle_jitter
         # Requests leave a Python process with some jitter, so running at exactly the budget lets a
         # strict firewall count one request too many now and then. The limiter keeps a safety
         # margin that grows on every 429 and shrinks slowly with every success.
@@ -83,8 +87,14 @@ class RateLimiter:
             if now < self._paused_until:
                 return self._paused_until - now
             if now > self._refilled_at:
-                rate = self.effective_rate
-                self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * rate)
+                earned = self._tokens + (now - self._refilled_at) * self.effective_rate
+                if self._idle_jitter is not None and earned >= self.burst + 1.0:
+                    # Idle for a whole interval: several runtimes sharing one egress were likely
+                    # woken by the same OpenCTI event, and leaving together would put them all in
+                    # the same second of Sekoia's window. Each starts at a random point instead.
+                    self._tokens = self.burst - 1.0 + self._idle_jitter()
+                else:
+                    self._tokens = min(float(self.burst), earned)
                 self._refilled_at = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0

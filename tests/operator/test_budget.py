@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sekoia_intel_operator import cli
 from sekoia_intel_operator.budget import BudgetPolicy, Demand, allocate, demand_of, host_of, worth_publishing
 from sekoia_intel_operator.rebalance import Rebalancer
 
@@ -172,3 +173,32 @@ def test_rebalancer_coalesces_a_burst_of_events_into_one_run() -> None:
         assert sorted(calls) == ["s0", "s1", "s2"]
     finally:
         reb.stop()
+
+
+def budget_flags(*argv: str) -> BudgetPolicy | None:
+    return cli.config_from_args(cli.build_parser().parse_args(list(argv))).budget
+
+
+def test_the_budget_flags_become_the_policy() -> None:
+    assert budget_flags() == BudgetPolicy()
+    policy = budget_flags("--sekoia-budget", "8", "--sekoia-budget-host", "EU.sekoia.io=2.5")
+    assert policy is not None and policy.budget_for("eu.sekoia.io") == 2.5 and policy.budget_for("x") == 8
+    assert budget_flags("--sekoia-budget", "0") is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sekoia-budget-host", "api.sekoia.io"], "--sekoia-budget-host 'api.sekoia.io' must be HOST=RPS"),
+        (["--sekoia-budget-host", "a=-1"], "must be HOST=RPS"),
+        (["--sekoia-budget", "-1"], "--sekoia-budget must be between 0"),
+        (
+            ["--sekoia-budget-floor", "9"],
+            "--sekoia-budget-floor must be positive and at most --sekoia-budget",
+        ),
+        (["--sekoia-budget-headroom", "1"], "--sekoia-budget-headroom must be a fraction"),
+    ],
+)
+def test_bad_budget_flags_say_which_and_why(argv: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        budget_flags(*argv)

@@ -87,3 +87,14 @@ def test_the_limiter_is_ready_only_with_a_token_and_nobody_waiting() -> None:
     assert limiter.ready()
     limiter._waiting = 1  # another request is already queued for that token
     assert not limiter.ready()
+
+
+def test_after_an_idle_interval_the_first_request_waits_a_random_part_of_one() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(0.5, burst=1, clock=clock, idle_jitter=lambda: 0.25)
+    clock.now += 10.0  # idle
+    assert limiter._try_take() == (1.0 - 0.25) / limiter.effective_rate
+    clock.now += 1.6
+    assert limiter._try_take() == 0.0
+    clock.now += 0.5  # busy: no jitter, the usual spacing
+    assert 0 < limiter._try_take() < 2.0
