@@ -319,6 +319,9 @@ class BudgetScenario:
             sync.opencti.stop()
         self.sekoia.stop()
 
+    def _sync_of(self, path: str) -> str | None:
+        return next((s.name for s in self.syncs.values() if s.collection in path), None)
+
     def operator_log(self) -> str:
         path = self.work_dir / "operator.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
@@ -385,6 +388,10 @@ class BudgetScenario:
                 "p95": _percentile(delays, 0.95),
                 "max": round(delays[-1], 2) if delays else None,
             },
+            "requests": [
+                {"t": round(e["time"] - self.t0, 3), "sync": self._sync_of(e["path"]), "status": e["status"]}
+                for e in log
+            ],
             "missing": {
                 s.name: len(s.expected - self.sekoia.active_values(s.collection)) for s in self.syncs.values()
             },
