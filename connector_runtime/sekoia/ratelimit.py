@@ -24,6 +24,7 @@ class RateLimiter:
     MAX_MARGIN = 0.3
     MARGIN_STEP = 0.02  # added on each 429
     MARGIN_DECAY = 0.0005  # removed on each success: a 429 costs ~40 requests of extra caution
+    IDLE_TOKENS = 0.25  # a bucket full for this many intervals counts as idle (see idle_jitter)
 
     def __init__(
         self,
@@ -88,8 +89,9 @@ class RateLimiter:
                 return self._paused_until - now
             if now > self._refilled_at:
                 earned = self._tokens + (now - self._refilled_at) * self.effective_rate
-                if self._idle_jitter is not None and earned >= self.burst + 1.0:
-                    # Idle for a whole interval: several runtimes sharing one egress were likely
+                if self._idle_jitter is not None and earned >= self.burst + self.IDLE_TOKENS:
+                    # Idle (the bucket has been full a while: a busy caller asks again as soon as
+                    # its token is there): several runtimes sharing one egress were likely
                     # woken by the same OpenCTI event, and leaving together would put them all in
                     # the same second of Sekoia's window. Each starts at a random point instead.
                     self._tokens = self.burst - 1.0 + self._idle_jitter()
