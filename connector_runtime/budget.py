@@ -38,7 +38,9 @@ def share_from_status(status: Mapping[str, Any] | None) -> float | None:
 class BudgetFollower:
     """Applies the operator's share to every rate consumer (the client's limiter, the engine's meter).
 
-    Before any share is known, and whenever the operator removes it, the configured ceiling applies.
+    Before any share is known the configured ceiling applies. A share that disappears leaves the
+    last one in force: the operator removes it when the sync is suspended or deleted, i.e. while
+    this runtime flushes what it holds before stopping, which must not happen at the ceiling.
     """
 
     def __init__(self, ceiling: float, apply: list[Callable[[float], None]]) -> None:
@@ -51,7 +53,9 @@ class BudgetFollower:
     def observe(self, status: Mapping[str, Any] | None) -> float:
         """Take the share from a freshly read ``status``; return the rate now in force."""
         share = share_from_status(status)
-        rate = self.ceiling if share is None else min(self.ceiling, share)
+        if share is None:
+            return self.current
+        rate = min(self.ceiling, share)
         with self._lock:
             if rate == self.current:
                 return rate

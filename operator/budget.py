@@ -22,6 +22,10 @@ from .spec import DEFAULT_SEKOIA_URL
 #: Shares are published in steps of this size, rounded down so that they never add up to more
 #: than the budget.
 RESOLUTION = 0.01
+#: Fewer pending events than this is live traffic, not a backlog: a sync with one or two events
+#: in flight would otherwise take the whole remainder from syncs with none, and shares would swing
+#: with every report. (A full request holds 100 values.)
+BACKLOG_THRESHOLD = 100
 #: What a share never goes below (a rate limiter needs a positive rate), even with more syncs than
 #: the budget can serve at this resolution.
 MINIMUM_SHARE = 0.01
@@ -109,8 +113,9 @@ def demand_of(obj: Mapping[str, Any]) -> Demand | None:
 def allocate(budget: float, demands: Sequence[Demand], policy: BudgetPolicy) -> dict[tuple[str, str], float]:
     """Divide one host's `budget` among the running `demands` (the others get nothing).
 
-    Every running sync gets a floor; the rest goes to the syncs in proportion to their backlogs (in
-    equal parts when none has one), never above a sync's own ceiling. The shares add up to at most
+    Every running sync gets a floor; the rest goes to the syncs in proportion to their backlogs (of
+    at least BACKLOG_THRESHOLD events; in equal parts when none has one), never above a sync's own
+    ceiling. The shares add up to at most
     the budget, less the headroom when several syncs share it.
     """
     running = sorted((d for d in demands if d.running), key=lambda d: d.key)
@@ -123,7 +128,8 @@ def allocate(budget: float, demands: Sequence[Demand], policy: BudgetPolicy) -> 
     rest = usable - sum(shares.values())
     ceilings = {d.key: d.ceiling for d in running}
     # By backlog first; what the syncs with a backlog cannot take (their ceilings) goes to all.
-    rest = _fill(shares, ceilings, {d.key: float(d.backlog) for d in running}, rest)
+    backlogs = {d.key: float(d.backlog if d.backlog >= BACKLOG_THRESHOLD else 0) for d in running}
+    rest = _fill(shares, ceilings, backlogs, rest)
     rest = _fill(shares, ceilings, dict.fromkeys(shares, 1.0), rest)
     return {key: _round_down(share) for key, share in shares.items()}
 

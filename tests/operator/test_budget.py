@@ -54,6 +54,11 @@ def test_many_syncs_keep_half_the_budget_for_backlogs() -> None:
     assert shares[("ns", "bulk")] >= 2.25
 
 
+def test_a_few_pending_events_are_live_traffic_not_a_backlog() -> None:
+    shares = allocate(5.0, [demand("a", backlog=1), demand("b"), demand("c", backlog=99)], POLICY)
+    assert set(shares.values()) == {1.5}
+
+
 def test_a_single_sync_gets_the_whole_budget() -> None:
     assert allocate(5.0, [demand("only", backlog=10)], POLICY) == {("ns", "only"): 5.0}
 

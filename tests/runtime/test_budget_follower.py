@@ -50,7 +50,7 @@ def test_share_is_read_only_from_a_positive_number() -> None:
     assert share_from_status({"budget": {"requestsPerSecond": True}}) is None
 
 
-def test_the_follower_applies_the_share_capped_by_the_ceiling_and_falls_back_to_it() -> None:
+def test_the_follower_applies_the_share_capped_by_the_ceiling_and_keeps_the_last_one() -> None:
     clock = FakeClock()
     limiter = RateLimiter(5.0, burst=1, clock=clock)
     meter = BudgetMeter(5.0)
@@ -59,8 +59,9 @@ def test_the_follower_applies_the_share_capped_by_the_ceiling_and_falls_back_to_
     assert limiter.rate == 0.9 and meter.capacity == 0.9 * meter.window
     assert follower.observe({"budget": {"requestsPerSecond": 40}}) == 5.0
     assert follower.observe({"budget": {"requestsPerSecond": 2}}) == 2.0
-    assert follower.observe({}) == 5.0  # the operator removed it: the sync's own setting
-    assert limiter.rate == 5.0
+    # The operator removed it (the sync is being suspended): the runtime stops at its last share.
+    assert follower.observe({}) == 2.0
+    assert limiter.rate == 2.0
 
 
 def test_the_reporter_hands_the_patched_status_to_the_follower() -> None:
