@@ -109,8 +109,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         _state["kube"], CONFIG.claims_namespace, _claim_restored
     ).start()
     if CONFIG.budget is not None:
-        # The first rebalance waits for the initial listing to be in, so that shares already
-        # published by a previous operator count before any new one is written.
+        # A rebalance runs BUDGET_COALESCE_SECONDS after the first event of a host, by which time
+        # the initial listing (with the shares a previous operator published) is normally in.
         _state["budget"] = Rebalancer(CONFIG.budget, _write_budget, delay=BUDGET_COALESCE_SECONDS)
 
 
