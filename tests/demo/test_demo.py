@@ -113,6 +113,8 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
         f"{len(expected)}/{len(expected)} values in the collection",
         "$ kubectl -n intel get sekoiaintelsyncs -o wide",
         "CollectionClaimed",
+        "status.budget (its share of the Sekoia host's budget",
+        "requestsPerSecond: 3\n",  # the demo sync's own spec.push ceiling, within the budget of 5
         "revoked",
         "all stopped.",
     ):
