@@ -19,7 +19,7 @@ PYTHON313 ?= $(shell for c in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.
 VENV313 ?= .venv-3.13
 STAMP313 = $(VENV313)/.installed
 
-.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds chart
+.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds chart bench-budget
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint   - ruff + mypy"
 	@echo "make soak   - 10-20 min: 50,000+ events through scheduled faults on the local control plane"
 	@echo "make bench  - runtime and operator benchmarks: JSON, PNG charts and docs/benchmarks/README.md"
+	@echo "make bench-budget - 5 syncs sharing one Sekoia budget: requests/s per sync, 429s, live delay"
 	@echo "make fuzz   - the property suite (tests/property) with many more examples than in make test"
 
 setup: venv binaries
@@ -106,6 +107,10 @@ bench-realistic: venv
 
 bench-operator: venv binaries
 	$(PY) benchmarks/operator_bench.py $(BENCH_ARGS)
+
+# Five syncs sharing one Sekoia budget (5 requests/s for all): requests/s per sync, 429s, live delay.
+bench-budget: venv binaries
+	$(PY) benchmarks/budget_bench.py $(BENCH_ARGS)
 
 # The chart carries a copy of the CRD (helm warns on every command about a symlink): this refreshes
 # it, and tests/packaging fails while the two differ.

@@ -105,6 +105,12 @@ PENDING_EVENTS = Gauge(
     "Events received whose effect Sekoia has not acknowledged yet.",
     registry=REGISTRY,
 )
+BUDGET_SHARE = Gauge(
+    "sis_runtime_budget_requests_per_second",
+    "Requests per second this runtime may send to Sekoia: its share of the operator's budget for "
+    "the Sekoia host, capped by its own setting.",
+    registry=REGISTRY,
+)
 # Label values come from closed sets: a label fed from the stream (an SSE event name, a reason that
 # embeds one) would let the platform, or anyone able to inject events, grow the series without bound.
 EVENT_NAMES = frozenset({"create", "update", "delete", "merge"})

@@ -153,8 +153,9 @@ class StatusApi:
         """Authorization with the current token (none for client-certificate identities)."""
         return {"Authorization": f"Bearer {self.token.value()}"} if self.token else {}
 
-    def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        """Merge-patch ``status`` of one SekoiaIntelSync; raises ``requests.HTTPError`` on refusal.
+    def patch_status(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch ``status`` of one SekoiaIntelSync and return the resource as the API server
+        answered it (what the operator wrote there too); raises ``requests.HTTPError`` on refusal.
 
         A 401 makes the token be read again; the patch is retried once when it changed.
         """
@@ -176,7 +177,12 @@ class StatusApi:
                 log.info("the API server refused the ServiceAccount token; retrying with the new one")
                 continue
             answer.raise_for_status()
-            return
+            try:
+                reply = answer.json()
+            except ValueError:
+                return {}
+            return reply if isinstance(reply, dict) else {}
+        return {}
 
 
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -251,8 +257,12 @@ class StatusReporter:
         snapshot: Callable[[], dict[str, Any]],
         interval: float,
         api_factory: Callable[[], Any] = status_api_from_environment,
+        on_status: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
+        """``on_status`` receives the resource's ``status`` after each report: the patch answer
+        carries what the operator wrote (the budget share), so following it costs no request."""
         self.namespace, self.name = resource.split("/", 1)
+        self.on_status = on_status
         self.snapshot = snapshot
         self.interval = interval
         self._api_factory = api_factory
@@ -276,7 +286,9 @@ class StatusReporter:
         try:
             if self._api is None:
                 self._api = self._api_factory()
-            self._api.patch_status(self.namespace, self.name, {"status": {"progress": self.snapshot()}})
+            answer = self._api.patch_status(
+                self.namespace, self.name, {"status": {"progress": self.snapshot()}}
+            )
         except Exception as exc:
             self._failures += 1
             if self._failures in (1, 10) or self._failures % 100 == 0:
@@ -292,6 +304,9 @@ class StatusReporter:
                 )
             return False
         self._failures = 0
+        if self.on_status is not None and isinstance(answer, dict):
+            status = answer.get("status")
+            self.on_status(status if isinstance(status, dict) else {})
         return True
 
     def _loop(self) -> None:

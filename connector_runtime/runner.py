@@ -14,6 +14,7 @@ import dataclasses
 import gc
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ import time
 from typing import Any
 
 from connector_runtime import metrics, redaction
+from connector_runtime.budget import BudgetFollower
 from connector_runtime.config import RuntimeSettings
 from connector_runtime.delivery.engine import DeliveryEngine, EngineSettings
 from connector_runtime.delivery.grouping import SharedFieldsPolicy
@@ -71,12 +73,13 @@ class Runtime:
 
     def _build_client(self) -> SekoiaClient:
         s = self.settings
+        # burst=1: requests evenly spaced, so no one-second window sees more than the budget.
+        self.limiter = RateLimiter(s.requests_per_second, burst=1, idle_jitter=random.random)
         return SekoiaClient(
             s.sekoia_url,
             s.sekoia_api_key.get_secret_value(),
             s.collection_id,
-            # burst=1: requests evenly spaced, so no one-second window sees more than the budget.
-            limiter=RateLimiter(s.requests_per_second, burst=1),
+            limiter=self.limiter,
             retry_policy=RetryPolicy(cap=s.max_backoff_seconds, auth_interval=s.auth_retry_seconds),
             stop=self.stop,
             timeout=s.request_timeout_seconds,
@@ -193,14 +196,24 @@ class Runtime:
             stop=self.stop,
             on_blocked=lambda reason, message: self.health.block("delivery", reason, message),
             on_unblocked=lambda: self.health.unblock("delivery"),
+            send_ready=self.limiter.ready,
         )
         self.health.liveness_checks.append(("delivery engine", engine.alive))
-        engine.start()
         reporter = None
         if s.status_resource:
+            # The operator's share of the Sekoia host's budget arrives in the answers to the status
+            # reports; the first report goes before any request so that a new runtime starts at its
+            # share rather than at its ceiling.
+            budget = BudgetFollower(s.requests_per_second, [self.limiter.set_rate, engine.set_rate])
             reporter = StatusReporter(
-                s.status_resource, lambda: self._snapshot(bridge), s.status_interval_seconds
+                s.status_resource,
+                lambda: self._snapshot(bridge),
+                s.status_interval_seconds,
+                on_status=budget.observe,
             )
+            reporter.report_once()
+        engine.start()
+        if reporter:
             reporter.start()
         guardrail = Guardrail.with_lookup(
             s.marking_policy, lambda stix_id: helper.api.marking_definition.read(id=stix_id)

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from . import config as config_module
+from .budget import BudgetPolicy
 from .config import NetworkPolicyConfig, OperatorConfig, WebhookConfig
 from .pod_defaults import parse_defaults
 from .policy import (
@@ -30,6 +31,13 @@ from .policy import (
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value and value.isdigit() else default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +227,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="CIDR the runtimes may reach on their URLs' ports (default everywhere but link-local)",
     )
 
+    bud = p.add_argument_group("Sekoia request budget (shared by every sync of a Sekoia host)")
+    bud.add_argument(
+        "--sekoia-budget",
+        type=float,
+        default=_env_float("SIS_SEKOIA_BUDGET", 5.0),
+        metavar="RPS",
+        help="requests per second per Sekoia host, all syncs together; 0 disables sharing (default 5)",
+    )
+    bud.add_argument(
+        "--sekoia-budget-host",
+        action="append",
+        default=[],
+        metavar="HOST=RPS",
+        help="a host's own budget, e.g. api.sekoia.io=10 (repeatable)",
+    )
+    bud.add_argument(
+        "--sekoia-budget-floor",
+        type=float,
+        default=0.5,
+        metavar="RPS",
+        help="what every running sync keeps whatever the others' backlogs (default 0.5)",
+    )
+    bud.add_argument(
+        "--sekoia-budget-headroom",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="part of each budget left undistributed for the runtimes' timing jitter (default 0.1)",
+    )
+
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     return p
@@ -245,6 +283,7 @@ def config_from_args(args: argparse.Namespace) -> OperatorConfig:
             raise ValueError("--runtime-pod-defaults resources break --max-runtime-resource: " + problems[0])
     cfg.identity.secrets_cluster_role = args.secrets_cluster_role
     cfg.network_policy = _network_policy(args) if args.network_policy else None
+    cfg.budget = _budget(args)
     if args.webhook:
         if bool(args.webhook_certfile) != bool(args.webhook_keyfile):
             raise ValueError("--webhook-certfile and --webhook-keyfile go together")
@@ -322,6 +361,36 @@ def _maximum(entry: str) -> tuple[str, str]:
     if not sep or not name or not quantity_at_most(quantity, quantity):
         raise ValueError(f"--max-runtime-resource {entry!r} must look like memory=1Gi")
     return name, quantity
+
+
+def _budget(args: argparse.Namespace) -> BudgetPolicy | None:
+    if not 0 <= args.sekoia_budget <= 1000:
+        raise ValueError("--sekoia-budget must be between 0 (no sharing) and 1000 requests per second")
+    if args.sekoia_budget == 0:
+        return None
+    if not 0 < args.sekoia_budget_floor <= args.sekoia_budget:
+        raise ValueError("--sekoia-budget-floor must be positive and at most --sekoia-budget")
+    if not 0 <= args.sekoia_budget_headroom < 1:
+        raise ValueError("--sekoia-budget-headroom must be a fraction from 0 to below 1, e.g. 0.1")
+    per_host: dict[str, float] = {}
+    for entry in args.sekoia_budget_host:
+        host, sep, rate = entry.partition("=")
+        try:
+            value = float(rate)
+        except ValueError:
+            value = -1.0
+        if not sep or not host.strip() or "/" in host or not 0 < value <= 1000:
+            raise ValueError(
+                f"--sekoia-budget-host {entry!r} must be HOST=RPS with RPS from above 0 to 1000, "
+                "e.g. api.sekoia.io=10"
+            )
+        per_host[host.strip().lower()] = value
+    return BudgetPolicy(
+        requests_per_second=args.sekoia_budget,
+        per_host=per_host,
+        floor=args.sekoia_budget_floor,
+        headroom=args.sekoia_budget_headroom,
+    )
 
 
 def _network_policy(args: argparse.Namespace) -> NetworkPolicyConfig:

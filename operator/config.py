@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from .budget import BudgetPolicy
 from .pod_defaults import RuntimePodDefaults
 from .policy import Allowlists
 from .workload import DEFAULT_RUNTIME_IMAGE
@@ -31,6 +32,8 @@ class OperatorConfig:
     allowlists: Allowlists = field(default_factory=Allowlists)
     pod_defaults: RuntimePodDefaults = field(default_factory=RuntimePodDefaults)
     network_policy: NetworkPolicyConfig | None = field(default_factory=lambda: NetworkPolicyConfig())
+    #: The Sekoia request budget per host, shared by every sync pushing to it (None: no sharing).
+    budget: BudgetPolicy | None = field(default_factory=BudgetPolicy)
     #: How the operator names itself in "grant me access" messages (chart: the release's names).
     identity: OperatorIdentity = field(default_factory=lambda: OperatorIdentity())
 

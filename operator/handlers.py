@@ -35,6 +35,7 @@ from .config import CONFIG, WebhookConfig
 from .events import EventSpec
 from .kube import Kube, KubeClaimBackend
 from .login import login_with_bounded_pool
+from .rebalance import Rebalancer
 
 GROUP, VERSION, PLURAL = naming.API_GROUP, naming.API_VERSION, naming.PLURAL
 log = logging.getLogger("sekoia_intel_operator")
@@ -43,6 +44,8 @@ _state: dict[str, Any] = {}
 #: How often every resource checks its claim again, holders as often as waiters (the Lease watch and
 #: the hand-over on deletion act at once; this covers whatever the operator missed).
 WAITER_RECHECK_SECONDS = 30.0
+#: Watch events of one Sekoia host within this time make one rebalance of its budget.
+BUDGET_COALESCE_SECONDS = 2.0
 
 
 def _kube() -> Kube:
@@ -124,6 +127,18 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     _state["lease_watch"] = claim_watch.LeaseWatcher(
         _state["kube"], CONFIG.claims_namespace, _claim_restored
     ).start()
+    if CONFIG.budget is not None:
+        # A rebalance runs BUDGET_COALESCE_SECONDS after the first event of a host, by which time
+        # the initial listing (with the shares a previous operator published) is normally in.
+        _state["budget"] = Rebalancer(CONFIG.budget, _write_budget, delay=BUDGET_COALESCE_SECONDS)
+
+
+def _write_budget(namespace: str, name: str, budget: dict[str, Any] | None) -> None:
+    try:
+        _kube().patch_sync_status(namespace, name, {"budget": budget})
+    except ApiException as exc:
+        if exc.status != 404:  # gone meanwhile: its DELETED event rebalances again
+            raise
 
 
 def _cert_keeper(api_client: client.ApiClient, wh: WebhookConfig) -> webhook_cert.CertKeeper:
@@ -153,13 +168,16 @@ def _cert_keeper(api_client: client.ApiClient, wh: WebhookConfig) -> webhook_cer
 
 @kopf.on.cleanup()
 def stop_lease_watch(**_: Any) -> None:
-    """End the Lease watch thread (and the certificate keeper's) with the operator."""
+    """End the Lease watch thread, the certificate keeper's and the budget's timer with the operator."""
     watcher = _state.get("lease_watch")
     if watcher is not None:
         watcher.stop()
     keeper = _state.get("cert_keeper")
     if keeper is not None:
         keeper.stop()
+    rebalancer = _state.get("budget")
+    if rebalancer is not None:
+        rebalancer.stop()
 
 
 def _claim_restored(result: claims.RestoreResult) -> None:
@@ -288,6 +306,10 @@ def sync_seen(type: str | None, body: kopf.Body, **_: Any) -> None:
     index = _kube().claimant_index
     if index is not None:
         index.observe(type, body, collection)
+    rebalancer = _state.get("budget")
+    if rebalancer is not None:
+        # Claims, suspensions, deletions and the runtimes' backlog reports all arrive here.
+        rebalancer.observe(type, dict(body))
     if type != "DELETED" or collection is None:
         return
     try:

@@ -138,6 +138,10 @@ class BudgetMeter:
         self.window = window_seconds
         self._sent: deque[float] = deque()
 
+    def set_rate(self, requests_per_second: float) -> None:
+        """The budget changed (the operator rebalanced it): judge idleness against the new one."""
+        self.capacity = max(1e-9, requests_per_second * self.window)
+
     def note(self, now: float) -> None:
         """A request was handed to the client at ``now``."""
         self._sent.append(now)

@@ -155,9 +155,12 @@ class DeliveryEngine:
         stop: threading.Event,
         on_blocked: Callable[[str, str], None] | None = None,
         on_unblocked: Callable[[], None] | None = None,
+        send_ready: Callable[[], bool] | None = None,
     ) -> None:
         """`on_blocked(reason, message)` is called while Sekoia's answers acknowledge nothing (every
-        retry), `on_unblocked()` once no request is blocked any more."""
+        retry), `on_unblocked()` once no request is blocked any more. `send_ready()` says whether
+        the rate limiter would let a request go now; without it only the request slots limit."""
+        self.send_ready = send_ready
         self.client = client
         self.on_blocked = on_blocked
         self.on_unblocked = on_unblocked
@@ -198,6 +201,10 @@ class DeliveryEngine:
     def alive(self) -> bool:
         """True while the sequencer thread runs."""
         return self._thread.is_alive()
+
+    def set_rate(self, requests_per_second: float) -> None:
+        """The request budget changed (the client's limiter follows the same share)."""
+        self._meter.set_rate(requests_per_second)
 
     def submit(self, event: StreamEvent, ticket: Ticket, keepalive: Callable[[], None] | None = None) -> bool:
         """Queue an event for delivery (stream order). Blocks while the queue is full, calling
@@ -314,7 +321,7 @@ class DeliveryEngine:
             if key is None:
                 break
             self._send(top, key)
-        while len(self._pending) and not self._busy():
+        while len(self._pending) and not self._busy() and self._rate_allows():
             now = time.monotonic()
             choice = choose(
                 self._pending,
@@ -327,6 +334,11 @@ class DeliveryEngine:
             if choice is None:
                 return
             self._send(*choice)
+
+    def _rate_allows(self) -> bool:
+        # A request formed while the limiter holds others back would leave later with the values
+        # it has now; waiting here lets the values that arrive meanwhile go in the same request.
+        return self.send_ready is None or self.send_ready()
 
     def _busy(self) -> bool:
         with self._inflight_lock:

@@ -264,6 +264,11 @@ class Scenario:
         self.out.detail("status.progress (written by the runtime with its own ServiceAccount):")
         for key, value in (status.get("progress") or {}).items():
             self.out.detail(f"  {key}: {value}")
+        if status.get("budget"):
+            self.out.line()
+            self.out.detail("status.budget (its share of the Sekoia host's budget, written by the operator):")
+            for key, value in status["budget"].items():
+                self.out.detail(f"  {key}: {value}")
         self.out.line()
         self._show_collection()
 

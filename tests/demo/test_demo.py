@@ -123,6 +123,8 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
         "CollectionClaimed",
         "Sharing guardrail: the TLP:RED indicators stay in OpenCTI",
         'sis_values_skipped_total{reason="marking-not-allowed"} = 2.0',
+        "status.budget (its share of the Sekoia host's budget",
+        "requestsPerSecond: 3\n",  # the demo sync's own spec.push ceiling, within the budget of 5
         "revoked",
         "Resync on demand: empty the collection by hand, ask for a resync in the spec",
         "the operator rolled the runtime: RUNTIME_RESYNC_FROM / RUNTIME_RESYNC_TOKEN in its Pod",

@@ -378,6 +378,24 @@ def test_rate_limit_answers_429_with_retry_after_per_key() -> None:
         assert api.get_collection().status_code == 200
 
 
+def test_global_rate_limit_counts_every_key_together() -> None:
+    # A shared egress: three clients with their own keys share one limit of 3 per window.
+    with running_emulator(
+        api_keys={TEST_KEY, "other", "third"}, rate_limit=3, rate_scope="global"
+    ) as emulator:
+        statuses = [Api(emulator, key).get_collection().status_code for key in (TEST_KEY, "other", "third")]
+        assert statuses == [200, 200, 200]
+        assert Api(emulator, "other").get_collection().status_code == 429
+        assert Api(emulator, TEST_KEY).get_collection().status_code == 429
+        time.sleep(1.05)
+        assert Api(emulator, "third").get_collection().status_code == 200
+
+
+def test_rate_scope_is_checked() -> None:
+    with pytest.raises(ValueError, match="rate_scope must be one of key, global"):
+        EmulatorOptions(rate_scope="tenant")
+
+
 def test_rate_limit_without_retry_after() -> None:
     with running_emulator(rate_limit=1, retry_after=False) as emulator:
         api = Api(emulator)

@@ -112,7 +112,8 @@ def test_printer_columns_keep_the_default_table_narrow() -> None:
     default = [c["name"] for c in columns if c.get("priority", 0) == 0]
     wide = {c["name"]: c for c in columns if c.get("priority", 0) == 1}
     assert default == ["Ready", "Reason", "Pushed", "Lag", "Age"]
-    assert set(wide) == {"Suspended", "Stream", "Collection", "Message"}
+    assert set(wide) == {"Suspended", "Share", "Stream", "Collection", "Message"}
+    assert wide["Share"]["jsonPath"] == ".status.budget.requestsPerSecond"
     assert wide["Stream"]["jsonPath"] == ".spec.opencti.streamId"
     assert wide["Collection"]["jsonPath"] == ".spec.sekoia.collectionId"
     assert wide["Message"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].message'

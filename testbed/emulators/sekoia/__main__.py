@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from .options import (
     COLLECTION_ID_FORMS,
     QUOTA_SCOPES,
+    RATE_SCOPES,
     READD_REVOKED_MODES,
     STRUCTURED_ADD_MODES,
     EmulatorOptions,
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-window", type=float, default=1.0, help="seconds")
     p.add_argument(
         "--rate-burst", type=int, default=None, help="token-bucket capacity (default: strict sliding window)"
+    )
+    p.add_argument(
+        "--rate-scope",
+        choices=RATE_SCOPES,
+        default="key",
+        help="count each API key (default) or every client together (global)",
     )
     p.add_argument("--no-retry-after", action="store_true", help="answer 429 without Retry-After")
     p.add_argument("--quota", type=int, default=None)
@@ -83,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
         rate_burst=args.rate_burst,
+        rate_scope=args.rate_scope,
         quota=args.quota,
         quota_scope=args.quota_scope,
         quota_status=args.quota_status,

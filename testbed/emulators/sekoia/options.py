@@ -15,6 +15,7 @@ COLLECTION_ID_FORMS = ("both", "uuid", "prefixed")
 STRUCTURED_ADD_MODES = ("sync", "sync_202", "async")
 READD_REVOKED_MODES = ("reactivate", "create_new", "reject")
 QUOTA_SCOPES = ("community", "collection")
+RATE_SCOPES = ("key", "global")  # what the limiter counts: each API key, or every client together
 FAULT_SCOPES = ("writes", "all")  # writes: POST, PUT, PATCH and DELETE; all: reads too
 
 
@@ -42,6 +43,9 @@ class EmulatorOptions:
     # arrivals in any `rate_window`). A number: a token bucket of that capacity refilled at
     # rate_limit/rate_window, i.e. the average rate with short bursts tolerated, as API gateways do.
     rate_burst: int | None = None
+    # "key": each API key has its own limit (the tenant as the firewall sees it). "global": one limit
+    # for every client together, what a shared egress (all runtimes of a cluster) meets.
+    rate_scope: str = "key"
     # Active IOC cap; `quota_scope` says whether it counts the whole community or one collection.
     quota: int | None = None
     quota_scope: str = "community"
@@ -58,6 +62,7 @@ class EmulatorOptions:
         _one_of("structured_add_mode", self.structured_add_mode, STRUCTURED_ADD_MODES)
         _one_of("readd_revoked", self.readd_revoked, READD_REVOKED_MODES)
         _one_of("quota_scope", self.quota_scope, QUOTA_SCOPES)
+        _one_of("rate_scope", self.rate_scope, RATE_SCOPES)
         if self.validation_status not in (400, 422):
             raise ValueError("validation_status must be 400 or 422")
         if self.rate_limit is not None and self.rate_limit < 1:

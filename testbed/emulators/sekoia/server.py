@@ -244,8 +244,9 @@ class SekoiaEmulator:
         # A firewall counts requests when they arrive, before any processing time.
         throttled_for = None
         if plan.storm_status is None and options.rate_limit is not None:
+            counted = "*" if options.rate_scope == "global" else key or f"anonymous@{client}"
             throttled_for = self.limiter.check(
-                key or f"anonymous@{client}", options.rate_limit, options.rate_window, options.rate_burst
+                counted, options.rate_limit, options.rate_window, options.rate_burst
             )
         if plan.delay:
             time.sleep(plan.delay)

@@ -96,6 +96,14 @@ Ports stay flags (not env) so that `kubectl get deploy -o yaml` shows the whole 
 {{- end }}
 - --resync-interval={{ .Values.operator.resyncInterval }}
 - --max-workers={{ .Values.operator.maxWorkers }}
+{{- with .Values.sekoiaBudget }}
+- --sekoia-budget={{ .requestsPerSecond }}
+- --sekoia-budget-floor={{ .floor }}
+- --sekoia-budget-headroom={{ .headroom }}
+{{- range $host, $rate := .hosts }}
+- {{ printf "--sekoia-budget-host=%v=%v" $host $rate | quote }}
+{{- end }}
+{{- end }}
 - --liveness-port={{ .Values.livenessPort }}
 - --metrics-port={{ .Values.metrics.port }}
 {{- if eq .Values.operator.logLevel "debug" }}
