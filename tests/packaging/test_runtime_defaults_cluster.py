@@ -17,6 +17,7 @@ from test_chart_install import (
     apply_examples,
     condition,
     deployment,
+    ensure_crd,
     get_sync,
     make_namespace,
     runtime_like,
@@ -60,6 +61,8 @@ def test_runtime_deployment_carries_the_chart_defaults_and_refused_fields_are_re
     priority_class = f"intel-feeds-{release_ns}"
     cluster.kubectl("create", "priorityclass", priority_class, "--value=1000")
     values = {
+        # The session's releases share one CRD, applied from deploy/crds (see test_chart_install).
+        "crds": {"enabled": False},
         "watchNamespaces": [team],
         "webhook": {"enabled": False},
         "runtimeDefaults": {
@@ -75,6 +78,7 @@ def test_runtime_deployment_carries_the_chart_defaults_and_refused_fields_are_re
     }
     values_file = tmp_path / "values.yaml"
     values_file.write_text(json.dumps(values))
+    ensure_crd(cluster)
     cluster.helm(
         "install",
         release,
