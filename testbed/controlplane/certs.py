@@ -99,10 +99,11 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, extra_server_names: tuple[str, ...] = ()) -> Pki:
     """Create a CA, the API server's serving certificate, an admin client certificate
     (group ``system:masters``), the API server's webhook client certificate and the service-account
-    signing key pair in ``directory``."""
+    signing key pair in ``directory``. ``extra_server_names`` are further names (or addresses) the
+    API server is reached at (the real node's Pod gateway)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("sekoia-intel-sync-test-ca")
@@ -121,6 +122,7 @@ def make_pki(directory: Path) -> Pki:
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
+            *extra_server_names,
         ),
     )
     admin_key = ec.generate_private_key(ec.SECP256R1())
@@ -157,6 +159,22 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def issue_client(pki: Pki, directory: Path, common_name: str, org: str | None = None) -> tuple[Path, Path]:
+    """A client certificate signed by the cluster's CA (user ``common_name``, group ``org``):
+    (cert.pem, key.pem) in ``directory``, e.g. a kubelet's ``system:node:<name>``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(_name(common_name, org), key, ca_cert.subject, ca_key, client=True)
+    stem = common_name.replace(":", "-")
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    _write_cert(cert_path, cert)
+    _write_key(key_path, key)
+    return cert_path, key_path
 
 
 def make_self_signed(
