@@ -149,6 +149,10 @@ class RealNode:
                 f'  sandbox_image = "{self.artifacts.pause_ref}"',
                 "  enable_selinux = false",
                 "  disable_apparmor = true",
+                # This machine's root may not lower oom_score_adj (no CAP_SYS_RESOURCE over it):
+                # the kubelet's -998 for sandboxes made runc fail ("failed to update
+                # /proc/self/oom_score_adj: Permission denied"). Clamp to containerd's own value.
+                "  restrict_oom_score_adj = true",
                 '[plugins."io.containerd.grpc.v1.cri".containerd]',
                 '  snapshotter = "overlayfs"',
                 '  default_runtime_name = "runc"',
@@ -156,6 +160,8 @@ class RealNode:
                 '  runtime_type = "io.containerd.runc.v2"',
                 '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
                 "  SystemdCgroup = false",
+                # A wrapper around runc (e.g. one adding --debug) while investigating a failure.
+                *([f'  BinaryName = "{os.environ["SIS_RUNC_BINARY"]}"'] if os.environ.get("SIS_RUNC_BINARY") else []),
                 '[plugins."io.containerd.grpc.v1.cri".cni]',
                 f'  bin_dir = "{CNI_BIN_DIR}"',
                 f'  conf_dir = "{net_dir}"',
@@ -194,12 +200,10 @@ class RealNode:
         }
 
     def _import_images(self) -> None:
+        # Unpacked for the CRI's snapshotter (overlayfs) on import: the kubelet finds them present
+        # and never pulls (the images' tags are not :latest, so the pull policy is IfNotPresent).
         for archive in (self.artifacts.pause_archive, self.artifacts.image_archive):
-            self.ctr("images", "import", "--no-unpack", str(archive))
-        # Unpacked for the CRI's snapshotter now rather than on the first Pod (the kubelet's
-        # "pull" of an image that is present is then a no-op).
-        for ref in (self.artifacts.pause_ref, self.artifacts.image_ref):
-            self.ctr("images", "unpack", "--snapshotter", "overlayfs", ref)
+            self.ctr("images", "import", "--snapshotter", "overlayfs", str(archive))
 
     def _kill_all_containers(self) -> None:
         tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()
