@@ -72,6 +72,13 @@ def _issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        # Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT) and rejects a
+        # chain without key identifiers ("Missing Authority Key Identifier"): the runtime image's
+        # Python refused the API server until these were added, as real cluster PKIs have them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
     )
     if ca:
         builder = builder.add_extension(

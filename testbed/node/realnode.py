@@ -161,7 +161,11 @@ class RealNode:
                 '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
                 "  SystemdCgroup = false",
                 # A wrapper around runc (e.g. one adding --debug) while investigating a failure.
-                *([f'  BinaryName = "{os.environ["SIS_RUNC_BINARY"]}"'] if os.environ.get("SIS_RUNC_BINARY") else []),
+                *(
+                    [f'  BinaryName = "{os.environ["SIS_RUNC_BINARY"]}"']
+                    if os.environ.get("SIS_RUNC_BINARY")
+                    else []
+                ),
                 '[plugins."io.containerd.grpc.v1.cri".cni]',
                 f'  bin_dir = "{CNI_BIN_DIR}"',
                 f'  conf_dir = "{net_dir}"',

@@ -1,0 +1,97 @@
+"""A control plane with a real node (containerd + runc + kubelet + kube-proxy) and, on it, the
+project's image built from the Dockerfile; an operator process that runs its runtimes there.
+
+Separate from the session's kwok cluster: these fixtures need root and Debian's containerd, runc and
+CNI plugins (testbed/node/install-packages.sh). They never skip: a machine that cannot run them
+fails them with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from testbed.controlplane.cluster import LocalCluster
+from testbed.demo.stack import console_script
+from testbed.manifests import LOCAL_POLICY_FLAGS
+from testbed.node.realnode import GATEWAY
+from testbed.processes import ManagedProcess, free_port, wait_until
+
+CLAIMS_NAMESPACE = "sekoia-intel-system"
+
+
+@dataclass
+class NodeStack:
+    """The real-node cluster and the operator process serving it."""
+
+    cluster: LocalCluster
+    operator: ManagedProcess
+    image: str
+    run_dir: Path
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """Control plane + real node; stopped (containers, mounts, bridge, iptables) at the end."""
+    instance = LocalCluster(run_dir=tmp_path_factory.mktemp("real-node"), node="real")
+    try:
+        instance.start(timeout=300)
+        node = instance.real_node
+        print(
+            f"\ncontrol plane with a real node up in {instance.startup_seconds:.1f}s "
+            f"(node: {node.startup_seconds:.1f}s) at {instance.server}"
+        )
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def node_stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeStack]:
+    """The operator as a local process (admin kubeconfig), its runtimes' image being the one built
+    from the Dockerfile and imported into the node's containerd."""
+    cluster = real_cluster
+    cluster.kubectl(
+        "apply", "--server-side", "-f", str(Path(__file__).parents[2] / "deploy/crds/sekoiaintelsyncs.yaml")
+    )
+    cluster.kubectl("wait", "--for=condition=Established", "crd/sekoiaintelsyncs.sync.sekoia-intel.dev")
+    cluster.kubectl("create", "namespace", CLAIMS_NAMESPACE)
+    image = cluster.node_artifacts.image_ref
+    run_dir = tmp_path_factory.mktemp("node-operator")
+    liveness = free_port()
+    argv = [
+        *console_script("sekoia-intel-operator", "sekoia_intel_operator.cli"),
+        "--claims-namespace",
+        CLAIMS_NAMESPACE,
+        "--standalone",
+        "--liveness-port",
+        str(liveness),
+        "--metrics-port",
+        str(free_port()),
+        "--bind-address",
+        "127.0.0.1",
+        "--runtime-image",
+        image,
+        *LOCAL_POLICY_FLAGS,
+        # The emulators listen on the Pods' gateway, the host's address as seen from a Pod.
+        f"--allow-sekoia-url=http://{GATEWAY}:*",
+    ]
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_PROXY": f"127.0.0.1,localhost,{GATEWAY}"}
+    proc = ManagedProcess("operator", argv, run_dir / "operator.log", env=env).start()
+
+    def alive() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"the operator exited: {proc.log_tail(600)}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2) as resp:
+            return bool(resp.status == 200)
+
+    try:
+        wait_until(alive, 60, "the operator's liveness endpoint", on_timeout=lambda: proc.log_tail(2000))
+        yield NodeStack(cluster, proc, image, run_dir)
+    finally:
+        proc.stop()
