@@ -4,8 +4,9 @@ kwok only pretends Pods run; this node runs them. Everything it needs lives unde
 directory (containerd's root/state/socket, the kubelet's root, Pod logs, the CNI address store),
 and every process is stopped by its id. What it cannot keep private is machine-wide by nature
 and is named here so that :meth:`RealNode.stop` can undo it: one Linux bridge (``BRIDGE``) with
-the Pods' gateway address, the kube-proxy's iptables chains, and the network namespaces that
-containerd pins under /run/netns for the Pods it starts.
+the Pods' gateway address, kube-proxy's and the kubelet's iptables chains, IPv4 forwarding (the
+CNI bridge plugin turns it on), and the network namespaces that containerd pins under /run/netns
+for the Pods it starts.
 
 Needs root, cgroups (v1 hybrid works: ``failCgroupV1: false``) and Debian's containerd, runc and
 containernetworking-plugins (see ``testbed/node/install-packages.sh``).
@@ -36,6 +37,7 @@ GATEWAY = os.environ.get("SIS_NODE_GATEWAY", "10.244.0.1")
 NODE_NAME = "sis-node-0"
 CNI_BIN_DIR = os.environ.get("SIS_CNI_BIN_DIR", "/usr/lib/cni")
 _NETNS_DIR = Path("/run/netns")
+_IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 
 
 class NodeUnavailable(RuntimeError):
@@ -93,12 +95,14 @@ class RealNode:
         #: Seconds from starting containerd to the Node being Ready (set by LocalCluster).
         self.startup_seconds: float | None = None
         self._netns_before: set[str] = set()
+        self._ip_forward_before: str | None = None
 
     # ----------------------------------------------------------------------------- lifecycle
     def start(self, server: str, ca_cert: Path, certs: NodeCerts, timeout: float = 180.0) -> None:
         """Bring containerd up, import the images, then start kubelet and kube-proxy and wait until
         the Node reports Ready. ``server`` is the API server's URL as seen from this host."""
         self._netns_before = _netns_names()
+        self._ip_forward_before = _IP_FORWARD.read_text().strip() if _IP_FORWARD.exists() else None
         self._start_containerd(timeout)
         self._import_images()
         self._start_kubelet(server, ca_cert, certs)
@@ -125,6 +129,12 @@ class RealNode:
         proxy = self.artifacts.bin_dir / "kube-proxy"
         if proxy.exists():
             _run([str(proxy), "--cleanup"], check=False)
+        # The kubelet's canary chains (it recreates them to notice an iptables flush).
+        for table in ("nat", "filter", "mangle"):
+            _run(["iptables", "-t", table, "-X", "KUBE-KUBELET-CANARY"], check=False)
+        # The CNI bridge plugin (isGateway) turns IPv4 forwarding on for the whole machine.
+        if self._ip_forward_before is not None:
+            _IP_FORWARD.write_text(self._ip_forward_before + "\n")
 
     # ---------------------------------------------------------------------------- containerd
     def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

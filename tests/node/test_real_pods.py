@@ -56,12 +56,12 @@ class Feed:
                 "label", "namespace", self.namespace, "pod-security.kubernetes.io/enforce=restricted"
             )
 
-    def apply(self, api_key: str | None = None) -> None:
+    def apply(self, api_key: str | None = None, token: str | None = None) -> None:
         secret, sync = credentials_and_sync(
             self.namespace,
             self.name,
             "creds",
-            opencti=(self.opencti.base_url, STREAM_ID, self.token),
+            opencti=(self.opencti.base_url, STREAM_ID, token or self.token),
             sekoia=(self.sekoia.base_url, COLLECTION, api_key or self.api_key),
         )
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([secret, sync]))
@@ -275,3 +275,53 @@ def test_sigkilled_runtime_is_restarted_by_the_kubelet_and_loses_nothing(feed: F
     )
     active = {i["value"] for i in admin.indicators(COLLECTION) if not i["revoked"]}
     assert active == set(feed.data.expected) - deleted
+
+
+def test_bad_credential_exits_the_container_and_the_crash_loop_stalls_the_resource(feed: Feed) -> None:
+    """A token OpenCTI refuses: the runtime exits with a one-line reason in its termination message,
+    the kubelet backs off (CrashLoopBackOff), and the operator reports it: Stalled, with the message
+    in status.runtime.lastTerminationMessage and the token nowhere in the status."""
+    wrong = f"wrong-{secrets.token_hex(8)}"
+    feed.apply(token=wrong)
+
+    def crash_looping() -> bool:
+        for pod in feed.pods():
+            for status in pod.get("status", {}).get("containerStatuses", []):
+                if (status.get("state", {}).get("waiting") or {}).get("reason") == "CrashLoopBackOff":
+                    return True
+        return False
+
+    wait_until(
+        crash_looping,
+        POD_READY_TIMEOUT,
+        "the kubelet to back off restarting the container",
+        interval=1.0,
+        on_timeout=feed.diagnostics,
+    )
+    container = feed.pods()[0]["status"]["containerStatuses"][0]
+    terminated = container["lastState"]["terminated"]
+    assert terminated["exitCode"] == 1
+    assert "cannot register with OpenCTI" in terminated["message"]
+
+    def stalled() -> dict[str, Any] | None:
+        status = feed.resource().get("status") or {}
+        by_type = {c["type"]: c for c in status.get("conditions") or []}
+        cond = by_type.get("Stalled")
+        if cond and cond["status"] == "True" and (status.get("runtime") or {}).get("lastTerminationMessage"):
+            return status
+        return None
+
+    wait_until(
+        lambda: stalled() is not None,
+        120,
+        "the operator to report the crash loop as Stalled",
+        interval=1.0,
+        on_timeout=feed.diagnostics,
+    )
+    status = stalled()
+    assert status is not None
+    by_type = {c["type"]: c for c in status["conditions"]}
+    assert by_type["Stalled"]["reason"] == "CrashLoopBackOff"
+    assert "cannot register with OpenCTI" in status["runtime"]["lastTerminationMessage"]
+    assert wrong not in json.dumps(status)
+    assert feed.token not in json.dumps(status)
