@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import signal
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -325,3 +326,75 @@ def test_bad_credential_exits_the_container_and_the_crash_loop_stalls_the_resour
     assert "cannot register with OpenCTI" in status["runtime"]["lastTerminationMessage"]
     assert wrong not in json.dumps(status)
     assert feed.token not in json.dumps(status)
+
+
+def _watch_terminations(
+    cluster: Any, namespace: str, pod_uid: str, found: dict[str, Any]
+) -> threading.Thread:
+    """Record the runtime container's `terminated` state of Pod ``pod_uid`` as the kubelet reports
+    it, before the Pod object is gone (a deleted Pod's status is not readable afterwards)."""
+    from kubernetes import client, watch
+
+    core = client.CoreV1Api(cluster.api_client())
+
+    def run() -> None:
+        stream = watch.Watch()
+        for event in stream.stream(core.list_namespaced_pod, namespace, timeout_seconds=int(SYNC_TIMEOUT)):
+            pod = event["object"]
+            if pod.metadata.uid != pod_uid:
+                continue
+            for status in pod.status.container_statuses or []:
+                if status.state and status.state.terminated:
+                    found["terminated"] = status.state.terminated
+                    stream.stop()
+                    return
+
+    thread = threading.Thread(target=run, name="pod-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def test_secret_rotation_rolls_the_pod_which_handles_sigterm_inside_its_grace_period(feed: Feed) -> None:
+    """A new Sekoia API key in the Secret: the operator rolls the Deployment, the kubelet sends the
+    old container SIGTERM and it exits 0 (it flushed and saved, not SIGKILLed after the grace
+    period); the new Pod, with the new key, resumes where the old one stopped."""
+    feed.apply()
+    old = feed.wait_ready()
+    feed.wait_synced()
+    new_key = f"k2-{secrets.token_hex(8)}"
+    sekoia_admin(feed.sekoia.base_url).add_api_key(new_key)
+    found: dict[str, Any] = {}
+    watcher = _watch_terminations(feed.cluster, feed.namespace, old["metadata"]["uid"], found)
+    patch = json.dumps({"stringData": {"sekoia-api-key": new_key}})
+    feed.cluster.kubectl("-n", feed.namespace, "patch", "secret", "creds", "--type=merge", "-p", patch)
+
+    def replaced() -> bool:
+        current = feed.ready_pod()
+        return current is not None and current["metadata"]["uid"] != old["metadata"]["uid"]
+
+    wait_until(
+        replaced,
+        POD_READY_TIMEOUT,
+        "the rollout to a new Ready Pod",
+        interval=1.0,
+        on_timeout=feed.diagnostics,
+    )
+    watcher.join(timeout=30)
+    terminated = found.get("terminated")
+    assert terminated is not None, "the old container's termination was never reported"
+    assert terminated.exit_code == 0, (terminated.exit_code, terminated.reason, terminated.message)
+
+    sekoia_admin(feed.sekoia.base_url).remove_api_key(feed.api_key)
+    picked = feed.data.pick_for_deletion()
+    opencti = OpenCTIAdmin(feed.opencti.base_url)
+    for indicator in picked:
+        opencti.delete(indicator["id"])
+    deleted = {v for ind in picked for v in feed.data.values[ind["id"]]}
+    admin = sekoia_admin(feed.sekoia.base_url)
+    wait_until(
+        lambda: deleted <= {i["value"] for i in admin.indicators(COLLECTION) if i["revoked"]},
+        SYNC_TIMEOUT,
+        "the new Pod (new key) to revoke what was deleted after the rotation",
+        interval=1.0,
+        on_timeout=feed.diagnostics,
+    )
