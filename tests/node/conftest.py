@@ -24,6 +24,13 @@ from testbed.node.realnode import GATEWAY
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 CLAIMS_NAMESPACE = "sekoia-intel-system"
+CRD = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
+
+
+def install_crd(cluster: LocalCluster) -> None:
+    """Apply deploy/crds (idempotent) and wait until it is served."""
+    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/sekoiaintelsyncs.sync.sekoia-intel.dev")
 
 
 @dataclass
@@ -52,7 +59,9 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClus
         instance.stop()
 
 
-@pytest.fixture(scope="session")
+# Per module: tests/node/test_real_operator_pod.py installs the chart's operator instead, and two
+# operators serving the same namespaces would fight over its resources.
+@pytest.fixture(scope="module")
 def node_stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeStack]:
     """The operator as a local process (admin kubeconfig), its runtimes' image being the one built
     from the Dockerfile and imported into the node's containerd."""
@@ -61,7 +70,8 @@ def node_stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFact
         "apply", "--server-side", "-f", str(Path(__file__).parents[2] / "deploy/crds/sekoiaintelsyncs.yaml")
     )
     cluster.kubectl("wait", "--for=condition=Established", "crd/sekoiaintelsyncs.sync.sekoia-intel.dev")
-    cluster.kubectl("create", "namespace", CLAIMS_NAMESPACE)
+    if cluster.kubectl("get", "namespace", CLAIMS_NAMESPACE, check=False).returncode:
+        cluster.kubectl("create", "namespace", CLAIMS_NAMESPACE)
     image = cluster.node_artifacts.image_ref
     run_dir = tmp_path_factory.mktemp("node-operator")
     liveness = free_port()
