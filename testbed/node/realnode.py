@@ -129,9 +129,7 @@ class RealNode:
         proxy = self.artifacts.bin_dir / "kube-proxy"
         if proxy.exists():
             _run([str(proxy), "--cleanup"], check=False)
-        # The kubelet's canary chains (it recreates them to notice an iptables flush).
-        for table in ("nat", "filter", "mangle"):
-            _run(["iptables", "-t", table, "-X", "KUBE-KUBELET-CANARY"], check=False)
+        _remove_kubelet_chains()
         # The CNI bridge plugin (isGateway) turns IPv4 forwarding on for the whole machine.
         if self._ip_forward_before is not None:
             _IP_FORWARD.write_text(self._ip_forward_before + "\n")
@@ -354,6 +352,19 @@ def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str
     if check and done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return done
+
+
+def _remove_kubelet_chains() -> None:
+    """What the kubelet adds to iptables and kube-proxy --cleanup leaves: its canary chains (used
+    to notice a flush), the hint chain, and KUBE-FIREWALL (drops non-local traffic to 127.0.0.0/8)
+    with its jumps from INPUT and OUTPUT."""
+    for table in ("nat", "filter", "mangle"):
+        _run(["iptables", "-t", table, "-X", "KUBE-KUBELET-CANARY"], check=False)
+    for chain in ("INPUT", "OUTPUT"):
+        _run(["iptables", "-D", chain, "-j", "KUBE-FIREWALL"], check=False)
+    _run(["iptables", "-F", "KUBE-FIREWALL"], check=False)
+    _run(["iptables", "-X", "KUBE-FIREWALL"], check=False)
+    _run(["iptables", "-t", "mangle", "-X", "KUBE-IPTABLES-HINT"], check=False)
 
 
 def _netns_names() -> set[str]:
