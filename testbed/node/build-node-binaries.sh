@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds kubelet and kube-proxy from the Go module proxy, the same Kubernetes version and the same wrapper-module
-# technique as testbed/controlplane/build-binaries.sh (k8s.io/kubernetes replaces its staging
-# modules, so `go install` refuses it). Cached by version; prints the directory on its last line.
+# Builds kubelet and kube-proxy from the Go module proxy: the same Kubernetes version and the same
+# wrapper module (testbed/controlplane/k8s-commands.sh) as the control plane's build. Cached by
+# version; prints the directory on its last line.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.35.4}"
@@ -24,42 +24,8 @@ if ! flock -n 9; then log "another build is running; waiting for it"; flock 9; f
 if have_all; then log "cached: $BIN_DIR"; echo "$BIN_DIR"; exit 0; fi
 start=$(date +%s)
 
-gomod=$(cd "$WORK_DIR" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-staging="v0.${K8S_VERSION#v1.}"
-{
-  echo "module sis.local/kubeletbuild"
-  echo
-  grep -E '^go ' "$gomod"
-  grep -E '^godebug ' "$gomod" || true
-  echo
-  echo "require k8s.io/kubernetes $K8S_VERSION"
-  echo
-  echo "replace ("
-  grep -E '=> \./staging/src/' "$gomod" | awk -v v="$staging" '{print "\t" $1 " => " $1 " " v}'
-  echo ")"
-} > "$WORK_DIR/go.mod"
-cat > "$WORK_DIR/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-proxy"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-)
-GO
-(cd "$WORK_DIR" && go mod tidy -e >/dev/null 2>&1 || true)
-(cd "$WORK_DIR" && go mod download)
-ldflags="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ldflags="$ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-done
-for b in kubelet kube-proxy; do
-  [ -x "$BIN_DIR/$b" ] && continue
-  log "building $b $K8S_VERSION"
-  (cd "$WORK_DIR" && go build -trimpath -tags tools -ldflags "$ldflags" -o "$BIN_DIR/$b.tmp" "k8s.io/kubernetes/cmd/$b")
-  mv "$BIN_DIR/$b.tmp" "$BIN_DIR/$b"
-done
+# shellcheck source=../controlplane/k8s-commands.sh
+. "$(dirname "$0")/../controlplane/k8s-commands.sh"
+build_k8s_commands "$WORK_DIR" sis.local/kubeletbuild "$BIN_DIR" kubelet kube-proxy
 log "built in $(( $(date +%s) - start ))s: $BIN_DIR"
 echo "$BIN_DIR"

@@ -9,7 +9,6 @@ fails them with the reason.
 from __future__ import annotations
 
 import os
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +17,11 @@ from typing import Any
 import pytest
 
 from testbed.controlplane.cluster import LocalCluster
-from testbed.demo.stack import console_script
-from testbed.manifests import LOCAL_POLICY_FLAGS
+from testbed.demo.stack import Stack
 from testbed.node.realnode import GATEWAY
-from testbed.processes import ManagedProcess, free_port, wait_until
+from testbed.processes import ManagedProcess
 
 CLAIMS_NAMESPACE = "sekoia-intel-system"
-CRD = Path(__file__).resolve().parents[2] / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
-
-
-def install_crd(cluster: LocalCluster) -> None:
-    """Apply deploy/crds (idempotent) and wait until it is served."""
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/sekoiaintelsyncs.sync.sekoia-intel.dev")
 
 
 @dataclass
@@ -66,43 +57,18 @@ def node_stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFact
     """The operator as a local process (admin kubeconfig), its runtimes' image being the one built
     from the Dockerfile and imported into the node's containerd."""
     cluster = real_cluster
-    cluster.kubectl(
-        "apply", "--server-side", "-f", str(Path(__file__).parents[2] / "deploy/crds/sekoiaintelsyncs.yaml")
-    )
-    cluster.kubectl("wait", "--for=condition=Established", "crd/sekoiaintelsyncs.sync.sekoia-intel.dev")
+    run_dir = tmp_path_factory.mktemp("node-operator")
+    stack = Stack(run_dir)
+    stack.cluster = cluster  # the real-node cluster: this fixture's caller stops it, not the Stack
+    stack.install_crd()
     if cluster.kubectl("get", "namespace", CLAIMS_NAMESPACE, check=False).returncode:
         cluster.kubectl("create", "namespace", CLAIMS_NAMESPACE)
     image = cluster.node_artifacts.image_ref
-    run_dir = tmp_path_factory.mktemp("node-operator")
-    liveness = free_port()
-    argv = [
-        *console_script("sekoia-intel-operator", "sekoia_intel_operator.cli"),
-        "--claims-namespace",
-        CLAIMS_NAMESPACE,
-        "--standalone",
-        "--liveness-port",
-        str(liveness),
-        "--metrics-port",
-        str(free_port()),
-        "--bind-address",
-        "127.0.0.1",
-        "--runtime-image",
-        image,
-        *LOCAL_POLICY_FLAGS,
-        # The emulators listen on the Pods' gateway, the host's address as seen from a Pod.
-        f"--allow-sekoia-url=http://{GATEWAY}:*",
-    ]
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_PROXY": f"127.0.0.1,localhost,{GATEWAY}"}
-    proc = ManagedProcess("operator", argv, run_dir / "operator.log", env=env).start()
-
-    def alive() -> bool:
-        if not proc.alive():
-            raise RuntimeError(f"the operator exited: {proc.log_tail(600)}")
-        with urllib.request.urlopen(f"http://127.0.0.1:{liveness}/healthz", timeout=2) as resp:
-            return bool(resp.status == 200)
-
+    # The emulators listen on the Pods' gateway, the host's address as seen from a Pod.
+    proc = stack.start_operator(
+        CLAIMS_NAMESPACE, ["--runtime-image", image, f"--allow-sekoia-url=http://{GATEWAY}:*"]
+    )
     try:
-        wait_until(alive, 60, "the operator's liveness endpoint", on_timeout=lambda: proc.log_tail(2000))
         yield NodeStack(cluster, proc, image, run_dir)
     finally:
         proc.stop()
