@@ -19,7 +19,7 @@ PYTHON313 ?= $(shell for c in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.
 VENV313 ?= .venv-3.13
 STAMP313 = $(VENV313)/.installed
 
-.PHONY: help setup venv venv-py313 binaries lint format test test-fast test-py313 demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds chart bench-budget
+.PHONY: help setup venv venv-py313 binaries node-setup lint format test test-fast test-py313 test-node demo bench bench-runtime bench-realistic bench-operator soak fuzz clean chart-crds chart bench-budget
 
 help:
 	@echo "make test   - set up, lint, and run the whole test suite against a local control plane"
@@ -29,6 +29,8 @@ help:
 	@echo "make bench  - runtime and operator benchmarks: JSON, PNG charts and docs/benchmarks/README.md"
 	@echo "make bench-budget - 5 syncs sharing one Sekoia budget: requests/s per sync, 429s, live delay"
 	@echo "make fuzz   - the property suite (tests/property) with many more examples than in make test"
+	@echo "make test-node - only the real-node tests (tests/node): the image built and run by a real kubelet"
+	@echo "             (make test runs them too; SIS_REAL_NODE=0 leaves them out and says what it left out)"
 
 setup: venv binaries
 
@@ -61,6 +63,23 @@ binaries:
 	@bash testbed/gotools/build.sh actionlint >/dev/null
 	@bash testbed/gotools/build.sh kube-score >/dev/null
 
+# The real node (tests/node): Debian packages installed with apt-get (listed and printed by
+# install-packages.sh; root needed), kubelet and kube-proxy built from the Go module proxy, the
+# project's image built from the Dockerfile with buildah on a Python 3.13 base made by mmdebstrap.
+# SIS_REAL_NODE=0 leaves all of it out; this target and the tests' conftest both say so.
+SIS_REAL_NODE ?= 1
+export SIS_REAL_NODE
+
+node-setup:
+ifeq ($(SIS_REAL_NODE),0)
+	@echo "SIS_REAL_NODE=0: left out: apt-get install of containerd runc containernetworking-plugins buildah mmdebstrap iptables;"
+	@echo "  the kubelet/kube-proxy build; the image build (testbed/node/build-image.sh); the real-node tests in tests/node/."
+else
+	@bash testbed/node/install-packages.sh
+	@bash testbed/node/build-node-binaries.sh >/dev/null
+	@bash testbed/node/build-image.sh >/dev/null
+endif
+
 # mypy cannot follow setuptools' editable finder for the operator/ -> sekoia_intel_operator
 # mapping, so it reads the package through a symlink made for it in .cache/.
 lint: venv
@@ -74,8 +93,11 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 # Python 3.11 (the oldest supported) runs everything; 3.13 (the image's) the non-cluster suite.
-test: venv binaries lint test-py313
+test: venv binaries node-setup lint test-py313
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-node: venv binaries node-setup
+	$(PY) -m pytest tests/node $(PYTEST_ARGS)
 
 test-py313: venv-py313
 	$(VENV313)/bin/python -P -m pytest -m "not cluster" $(PYTEST_ARGS)

@@ -53,51 +53,14 @@ fi
 exit_if_cached
 start=$(date +%s)
 
+# shellcheck source=k8s-commands.sh
+. "$(dirname "$0")/k8s-commands.sh"
+
 build_kubernetes() {
-  local dir="$WORK_DIR/kubernetes-$K8S_VERSION" minor staging gomod
   [ -x "$BIN_DIR/kube-apiserver" ] && [ -x "$BIN_DIR/kube-controller-manager" ] \
     && [ -x "$BIN_DIR/kube-scheduler" ] && [ -x "$BIN_DIR/kubectl" ] && return 0
-  mkdir -p "$dir"
-  gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  minor=$(echo "$K8S_VERSION" | cut -d. -f2)
-  staging="v0.${K8S_VERSION#v1.}"
-  {
-    echo "module sis.local/k8sbuild"
-    echo
-    grep -E '^go ' "$gomod"
-    grep -E '^godebug ' "$gomod" || true
-    echo
-    echo "require k8s.io/kubernetes $K8S_VERSION"
-    echo
-    echo "replace ("
-    grep -E '=> \./staging/src/' "$gomod" | awk -v v="$staging" '{print "\t" $1 " => " $1 " " v}'
-    echo ")"
-  } > "$dir/go.mod"
-  cat > "$dir/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true)
-  (cd "$dir" && go mod download)
-  local ldflags pkg
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags="$ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-  for b in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    [ -x "$BIN_DIR/$b" ] && continue
-    log "building $b $K8S_VERSION"
-    (cd "$dir" && go build -trimpath -tags tools -ldflags "$ldflags" -o "$BIN_DIR/$b.tmp" "k8s.io/kubernetes/cmd/$b")
-    mv "$BIN_DIR/$b.tmp" "$BIN_DIR/$b"
-  done
+  build_k8s_commands "$WORK_DIR/kubernetes-$K8S_VERSION" sis.local/k8sbuild "$BIN_DIR" \
+    kube-apiserver kube-controller-manager kube-scheduler kubectl
 }
 
 build_etcd() {

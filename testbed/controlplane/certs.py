@@ -72,6 +72,13 @@ def _issue(
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        # Python 3.13's default TLS context verifies strictly (VERIFY_X509_STRICT) and rejects a
+        # chain without key identifiers ("Missing Authority Key Identifier"): the runtime image's
+        # Python refused the API server until these were added, as real cluster PKIs have them.
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
+        )
     )
     if ca:
         builder = builder.add_extension(
@@ -99,10 +106,11 @@ def _write_cert(path: Path, cert: x509.Certificate) -> None:
     path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, extra_server_names: tuple[str, ...] = ()) -> Pki:
     """Create a CA, the API server's serving certificate, an admin client certificate
     (group ``system:masters``), the API server's webhook client certificate and the service-account
-    signing key pair in ``directory``."""
+    signing key pair in ``directory``. ``extra_server_names`` are further names (or addresses) the
+    API server is reached at (the real node's Pod gateway)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = _name("sekoia-intel-sync-test-ca")
@@ -121,6 +129,7 @@ def make_pki(directory: Path) -> Pki:
             "kubernetes",
             "kubernetes.default",
             "kubernetes.default.svc",
+            *extra_server_names,
         ),
     )
     admin_key = ec.generate_private_key(ec.SECP256R1())
@@ -157,6 +166,22 @@ def make_pki(directory: Path) -> Pki:
         )
     )
     return pki
+
+
+def issue_client(pki: Pki, directory: Path, common_name: str, org: str | None = None) -> tuple[Path, Path]:
+    """A client certificate signed by the cluster's CA (user ``common_name``, group ``org``):
+    (cert.pem, key.pem) in ``directory``, e.g. a kubelet's ``system:node:<name>``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(_name(common_name, org), key, ca_cert.subject, ca_key, client=True)
+    stem = common_name.replace(":", "-")
+    cert_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    _write_cert(cert_path, cert)
+    _write_key(key_path, key)
+    return cert_path, key_path
 
 
 def make_self_signed(

@@ -24,11 +24,14 @@ from typing import Any
 import yaml
 
 from testbed.controlplane.binaries import ensure_binaries
-from testbed.controlplane.certs import Pki, make_pki
+from testbed.controlplane.certs import Pki, issue_client, make_pki
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 FAKE_NODE = "kwok-node-0"
 SERVICE_CIDR = "10.0.0.0/24"
+#: ``node=`` choices: kwok fakes a node (Pods are Running, nothing runs); "real" runs containerd,
+#: kubelet and kube-proxy (testbed/node) so that Pods run for real.
+NODE_KINDS = ("kwok", "real")
 
 
 #: Client-side API rate of the controller-manager and the scheduler (see `_start_controller_manager`).
@@ -38,7 +41,12 @@ _CLIENT_RATE_FLAGS = ("--kube-api-qps=100", "--kube-api-burst=100")
 class LocalCluster:
     """Start with :meth:`start`, stop with :meth:`stop` (or use it as a context manager)."""
 
-    def __init__(self, run_dir: Path | None = None, bin_dir: Path | None = None) -> None:
+    def __init__(self, run_dir: Path | None = None, bin_dir: Path | None = None, node: str = "kwok") -> None:
+        if node not in NODE_KINDS:
+            raise ValueError(f"node must be one of {', '.join(NODE_KINDS)}, not {node!r}")
+        self.node_kind = node
+        self.real_node: Any = None  # testbed.node.realnode.RealNode when node == "real"
+        self.node_artifacts: Any = None  # testbed.node.build.NodeArtifacts when node == "real"
         self._own_run_dir = run_dir is None
         self.run_dir = Path(run_dir or tempfile.mkdtemp(prefix="sis-cluster-"))
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -54,16 +62,31 @@ class LocalCluster:
         """Build or reuse the binaries, then bring every component up and wait until usable."""
         if self.bin_dir is None:
             self.bin_dir = ensure_binaries(self.run_dir / "build.log")
+        if self.node_kind == "real":
+            from testbed.node.build import ensure_node_artifacts
+            from testbed.node.realnode import check_prerequisites
+
+            check_prerequisites()
+            self.node_artifacts = ensure_node_artifacts(self.run_dir / "node-build.log")
         began = time.monotonic()
         try:
-            self.pki = make_pki(self.run_dir / "pki")
+            if self.node_kind == "real":
+                from testbed.node.realnode import GATEWAY, prepare_bridge
+
+                prepare_bridge()
+                self.pki = make_pki(self.run_dir / "pki", extra_server_names=(GATEWAY,))
+            else:
+                self.pki = make_pki(self.run_dir / "pki")
             self._start_etcd(timeout)
             self._start_apiserver(timeout)
             self._write_admin_kubeconfig()
             self._start_controller_manager()
             self._start_scheduler()
-            self._start_kwok()
-            self._create_fake_node()
+            if self.node_kind == "real":
+                self._start_real_node(timeout)
+            else:
+                self._start_kwok()
+                self._create_fake_node()
             wait_until(
                 self._default_service_account_exists,
                 timeout,
@@ -77,7 +100,10 @@ class LocalCluster:
         return self
 
     def stop(self) -> None:
-        """Stop every component (reverse start order) by process id."""
+        """Stop every component (reverse start order) by process id; a real node first, with
+        everything it runs."""
+        if self.real_node is not None:
+            self.real_node.stop()
         for proc in reversed(list(self.processes.values())):
             proc.stop(timeout=10)
 
@@ -151,30 +177,45 @@ class LocalCluster:
     def _start_apiserver(self, timeout: float) -> None:
         assert self.pki is not None
         port = free_port()
-        self.server = f"https://127.0.0.1:{port}"
         pki = self.pki
         admission = self._write_admission_config()
+        if self.node_kind == "real":
+            from testbed.node.realnode import GATEWAY
+
+            # Pods reach the API server through the `kubernetes` Service (kube-proxy's DNAT to the
+            # advertised address), so it listens on the Pods' gateway; the Node authorizer lets
+            # each kubelet read what its own Pods need and nothing else.
+            address, authorization, endpoints = GATEWAY, "Node,RBAC", "lease"
+            node_flags = [
+                f"--kubelet-client-certificate={pki.admin_cert}",
+                f"--kubelet-client-key={pki.admin_key}",
+                "--kubelet-preferred-address-types=InternalIP",
+            ]
+        else:
+            address, authorization, endpoints, node_flags = "127.0.0.1", "RBAC", "none", []
+        self.server = f"https://{address}:{port}"
         self._spawn(
             "kube-apiserver",
             [
                 self._bin("kube-apiserver"),
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={address}",
+                f"--advertise-address={address}",
                 f"--secure-port={port}",
                 f"--cert-dir={self.run_dir / 'apiserver-certs'}",
                 f"--tls-cert-file={pki.serving_cert}",
                 f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
-                "--authorization-mode=RBAC",
+                f"--authorization-mode={authorization}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.sa_public}",
                 f"--service-account-signing-key-file={pki.sa_private}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
                 "--allow-privileged=true",
                 "--profiling=false",
-                "--endpoint-reconciler-type=none",
+                f"--endpoint-reconciler-type={endpoints}",
                 f"--admission-control-config-file={admission}",
+                *node_flags,
                 "--v=1",
             ],
         )
@@ -296,6 +337,31 @@ class LocalCluster:
                 "--node-lease-duration-seconds=40",
             ],
         )
+
+    def _start_real_node(self, timeout: float) -> None:
+        from testbed.node.realnode import NODE_NAME, NodeCerts, RealNode
+
+        assert self.pki is not None
+        certs_dir = self.run_dir / "pki" / "node"
+        kubelet = issue_client(self.pki, certs_dir, f"system:node:{NODE_NAME}", "system:nodes")
+        proxy = issue_client(self.pki, certs_dir, "system:kube-proxy")
+        self.real_node = RealNode(self.run_dir / "node", self.node_artifacts)
+        began = time.monotonic()
+        self.real_node.start(self.server, self.pki.ca_cert, NodeCerts(*kubelet, *proxy), timeout)
+        wait_until(
+            lambda: self._node_ready(NODE_NAME),
+            timeout,
+            f"the kubelet to register node {NODE_NAME} and report it Ready",
+            on_timeout=lambda: self.logs_text() + "\n" + self.real_node.logs_text(),
+        )
+        # containerd up, images imported, kubelet registered and Ready, kube-proxy started.
+        self.real_node.startup_seconds = time.monotonic() - began
+
+    def _node_ready(self, name: str) -> bool:
+        out = self.kubectl(
+            "get", "node", name, "-o", 'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False
+        )
+        return out.stdout.strip() == "True"
 
     def _create_fake_node(self) -> None:
         node = {
@@ -440,19 +506,24 @@ class LocalCluster:
     # --------------------------------------------------------------------- logs
     def logs(self, max_chars: int = 4000) -> dict[str, str]:
         """The tail of every component's log, by component name."""
-        return {name: proc.log_tail(max_chars) for name, proc in self.processes.items()}
+        return {name: proc.log_tail(max_chars) for name, proc in self._all_processes().items()}
 
     def logs_text(self, max_chars: int = 3000) -> str:
         """All log tails as one text block, for failure reports."""
         parts = []
         for name, tail in self.logs(max_chars).items():
-            state = "running" if self.processes[name].alive() else "EXITED"
+            state = "running" if self._all_processes()[name].alive() else "EXITED"
             parts.append(f"----- {name} ({state}) -----\n{tail}")
         return "\n".join(parts)
 
     def dead_components(self) -> list[str]:
         """Names of components that exited although they should be running."""
-        return [name for name, proc in self.processes.items() if not proc.alive()]
+        return [name for name, proc in self._all_processes().items() if not proc.alive()]
+
+    def _all_processes(self) -> dict[str, ManagedProcess]:
+        """The control plane's processes, then the real node's (containerd, kubelet, kube-proxy)."""
+        node = self.real_node.processes if self.real_node is not None else {}
+        return {**self.processes, **node}
 
 
 def _b64(data: bytes) -> str:

@@ -53,18 +53,21 @@ def _start(name: str, module: str, args: list[str], env: dict[str, str], log_dir
     return EmulatorProcess(name, process, url)
 
 
-def start_opencti(log_dir: Path, token: str, stream_id: str, data_file: Path) -> EmulatorProcess:
-    """OpenCTI emulator serving one live stream that starts with a create event per indicator."""
+def start_opencti(
+    log_dir: Path, token: str, stream_id: str, data_file: Path, host: str = "127.0.0.1"
+) -> EmulatorProcess:
+    """OpenCTI emulator serving one live stream that starts with a create event per indicator.
+    ``host`` is the address it listens on (a real node's Pods reach the host at its Pod gateway)."""
     # --recovery: the platform's recovery mode, which a resync (spec.opencti.resyncFrom) uses.
-    args = ["--port", "0", "--stream-id", stream_id, "--load", str(data_file), "--recovery"]
+    args = ["--host", host, "--port", "0", "--stream-id", stream_id, "--load", str(data_file), "--recovery"]
     return _start(
         "opencti-emulator", "testbed.emulators.opencti", args, {"OPENCTI_EMULATOR_TOKEN": token}, log_dir
     )
 
 
-def start_sekoia(log_dir: Path, api_key: str, collection: str) -> EmulatorProcess:
-    """Sekoia emulator with one empty IOC collection."""
-    args = ["--port", "0", "--collection", collection]
+def start_sekoia(log_dir: Path, api_key: str, collection: str, host: str = "127.0.0.1") -> EmulatorProcess:
+    """Sekoia emulator with one empty IOC collection, listening on ``host``."""
+    args = ["--host", host, "--port", "0", "--collection", collection]
     return _start(
         "sekoia-emulator", "testbed.emulators.sekoia", args, {"SEKOIA_EMULATOR_API_KEYS": api_key}, log_dir
     )

@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,9 @@ class Stack:
         cluster.kubectl("apply", "--server-side", "-f", str(CRD))
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
 
-    def start_operator(self, claims_namespace: str) -> ManagedProcess:
-        """The operator as a local process with the admin kubeconfig, serving every namespace."""
+    def start_operator(self, claims_namespace: str, extra_args: Sequence[str] = ()) -> ManagedProcess:
+        """The operator as a local process with the admin kubeconfig, serving every namespace;
+        ``extra_args`` are further command-line options (a runtime image, wider URL policies)."""
         cluster = self.require_cluster()
         liveness = free_port()
         argv = [
@@ -72,6 +74,7 @@ class Stack:
             "--bind-address",
             "127.0.0.1",
             *LOCAL_POLICY_FLAGS,
+            *extra_args,
         ]
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "NO_PROXY": "127.0.0.1,localhost"}
         proc = self.track(ManagedProcess("operator", argv, self.log_dir / "operator.log", env=env).start())

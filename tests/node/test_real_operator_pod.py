@@ -1,0 +1,101 @@
+"""The operator itself as a Pod from the chart, on the real node: helm installs it with the image
+built from the Dockerfile; it becomes Ready through its probes, talks to the API server through the
+`kubernetes` Service as its own ServiceAccount, and the runtime Pod it creates syncs the data set."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from node_helpers import Feed
+
+from testbed.controlplane.cluster import LocalCluster
+from testbed.node.realnode import GATEWAY
+from testbed.processes import wait_until
+
+pytestmark = pytest.mark.cluster
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "sekoia-intel-sync"
+RELEASE = "sis"
+RELEASE_NAMESPACE = "sis-system"
+
+
+@dataclass
+class ChartLogs:
+    """The operator Pod's log through the API (what Feed.diagnostics shows)."""
+
+    cluster: LocalCluster
+
+    def log_tail(self, max_chars: int = 1500) -> str:
+        target = f"deployment/{RELEASE}-sekoia-intel-sync"
+        done = self.cluster.kubectl("-n", RELEASE_NAMESPACE, "logs", target, "--tail=60", check=False)
+        return (done.stdout + done.stderr)[-max_chars:]
+
+
+@dataclass
+class ChartStack:
+    cluster: LocalCluster
+    operator: ChartLogs
+    image: str
+
+
+@pytest.fixture
+def chart_stack(real_cluster: LocalCluster) -> Iterator[ChartStack]:
+    cluster = real_cluster
+    repository, tag = cluster.node_artifacts.image_ref.rsplit(":", 1)
+    cluster.kubectl("create", "namespace", RELEASE_NAMESPACE)
+    values = [
+        f"image.repository={repository}",
+        f"image.tag={tag}",
+        # The API server runs on the host, outside the Pod network, and has no route to a
+        # webhook Service; the webhook is advisory (failurePolicy Ignore) and tested with kwok.
+        "webhook.enabled=false",
+        f"policy.sekoiaUrls={{http://{GATEWAY}:*}}",
+        "policy.openctiSchemes={http}",
+        "rbac.clusterWideSecretAccess=true",
+    ]
+    sets = [arg for value in values for arg in ("--set", value)]
+    try:
+        cluster.helm(
+            "install", RELEASE, str(CHART), "-n", RELEASE_NAMESPACE, "--wait", "--timeout", "240s", *sets
+        )
+        yield ChartStack(cluster, ChartLogs(cluster), cluster.node_artifacts.image_ref)
+    finally:
+        cluster.helm("uninstall", RELEASE, "-n", RELEASE_NAMESPACE, "--wait", "--timeout=120s", check=False)
+        cluster.kubectl("delete", "namespace", RELEASE_NAMESPACE, "--wait=false", check=False)
+
+
+def test_chart_operator_runs_as_a_pod_and_its_runtime_syncs(chart_stack: ChartStack, tmp_path: Path) -> None:
+    cluster = chart_stack.cluster
+    pods = json.loads(cluster.kubectl("-n", RELEASE_NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
+    operator_pods = [p for p in pods if p["spec"]["containers"][0]["name"] == "operator"]
+    assert len(operator_pods) == 1
+    operator: dict[str, Any] = operator_pods[0]
+    assert operator["spec"]["nodeName"] == "sis-node-0"
+    assert operator["spec"]["containers"][0]["image"] == chart_stack.image
+    ready = {c["type"]: c["status"] for c in operator["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+
+    feed = Feed(chart_stack, tmp_path)
+    try:
+        feed.apply()
+        pod = feed.wait_ready()
+        assert pod["spec"]["containers"][0]["image"] == chart_stack.image
+        feed.wait_synced()
+        # The resource's conditions come from the operator Pod (kopf under the chart's identity).
+        wait_until(
+            lambda: any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in (feed.resource().get("status") or {}).get("conditions") or []
+            ),
+            120,
+            "the chart's operator to report the resource Ready",
+            interval=1.0,
+            on_timeout=feed.diagnostics,
+        )
+    finally:
+        feed.stop()
