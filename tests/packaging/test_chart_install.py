@@ -667,6 +667,7 @@ def test_kubectl_get_is_narrow_and_wide_shows_the_ids_and_the_message(
                 }
             ],
             "progress": {"valuesPushed": 107, "lagSeconds": 0.5},
+            "budget": {"requestsPerSecond": 2.5},
         }
     }
     cluster.kubectl(
@@ -685,7 +686,8 @@ def test_kubectl_get_is_narrow_and_wide_shows_the_ids_and_the_message(
     assert len(row) < 80, row  # was ~170 with both ids
     header, row = cluster.kubectl("-n", team, "get", "sis", "-o", "wide").stdout.splitlines()
     assert header.split() == [
-        "NAME", "READY", "REASON", "PUSHED", "LAG", "SUSPENDED", "STREAM", "COLLECTION", "MESSAGE", "AGE",
+        "NAME", "READY", "REASON", "PUSHED", "LAG", "SUSPENDED", "SHARE", "STREAM", "COLLECTION",
+        "MESSAGE", "AGE",
     ]  # fmt: skip
-    for value in ("5f3e1a2b-1111-4c2d-9e8f-0123456789ab", "ioc-collection--0a1b2c3d", message):
+    for value in (" 2.5 ", "5f3e1a2b-1111-4c2d-9e8f-0123456789ab", "ioc-collection--0a1b2c3d", message):
         assert value in row
