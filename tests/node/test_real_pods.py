@@ -33,7 +33,7 @@ from testbed.node.hostview import root_mount_options, status_field
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.real_node]
 
 
 @pytest.fixture
