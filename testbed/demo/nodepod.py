@@ -83,7 +83,13 @@ def _seconds_to_ready(pod: dict[str, Any]) -> float | None:
 def _describe(pod: dict[str, Any]) -> NodePod:
     container = pod["spec"]["containers"][0]
     probe = (container.get("readinessProbe") or {}).get("httpGet") or {}
-    port = probe.get("port") or next(iter(p["containerPort"] for p in container.get("ports") or []), 8080)
+    ports = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
+    # The probe names its port ("http") or gives a number, as a kubelet resolves it.
+    port = probe.get("port", "http")
+    if isinstance(port, str):
+        if port not in ports:
+            raise ValueError(f"the readiness probe's port {port!r} is not a named port of the container")
+        port = ports[port]
     from_secrets = {
         entry["name"]: f"{ref['name']}/{ref['key']}"
         for entry in container.get("env") or []
