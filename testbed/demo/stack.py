@@ -20,6 +20,8 @@ from testbed.processes import ManagedProcess, free_port, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 CRD_NAME = "sekoiaintelsyncs.sync.sekoia-intel.dev"
+# Unix socket paths are limited (108 bytes on Linux, 104 where containerd checks them).
+MAX_SOCKET_PATH = 104
 
 
 def console_script(name: str, module: str) -> list[str]:
@@ -44,6 +46,12 @@ class Stack:
         kubelet) or, with ``real_node``, containerd + kubelet + kube-proxy running Pods for real."""
         cluster_dir = self.run_dir / "cluster"
         cluster_dir.mkdir(parents=True, exist_ok=True)  # LocalCluster only creates directories it names
+        socket = cluster_dir / "node" / "containerd" / "containerd.sock"
+        if real_node and len(str(socket)) > MAX_SOCKET_PATH:
+            raise RuntimeError(
+                f"the run directory {self.run_dir} is too long for the real node: containerd's socket "
+                f"{socket} would exceed {MAX_SOCKET_PATH} characters (choose a shorter --run-dir)"
+            )
         self.cluster = LocalCluster(run_dir=cluster_dir, node="real" if real_node else "kwok")
         try:
             # A real node's first start may build its binaries and the image (minutes, cached after).

@@ -149,9 +149,11 @@ def test_demo_syncs_the_data_set_and_revokes_deleted_indicators(tmp_path: Path) 
 
 
 @pytest.mark.real_node
-def test_demo_runs_the_runtime_pod_on_the_real_node(tmp_path: Path) -> None:
+def test_demo_runs_the_runtime_pod_on_the_real_node(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Where the machine can (root, the node packages): the kubelet runs the operator's Pod from the
     image built here, and the resync's roll is the kubelet's, not the demo's."""
+    # A short directory: containerd's socket lives below it, and unix socket paths are short.
+    tmp_path = tmp_path_factory.mktemp("demo")
     done, outcome = _run_demo(tmp_path, {**os.environ, "SIS_REAL_NODE": "1"})
     out = done.stdout
     _assert_outcome(outcome, out)
