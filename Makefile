@@ -29,7 +29,7 @@ help:
 	@echo "make bench  - runtime and operator benchmarks: JSON, PNG charts and docs/benchmarks/README.md"
 	@echo "make bench-budget - 5 syncs sharing one Sekoia budget: requests/s per sync, 429s, live delay"
 	@echo "make fuzz   - the property suite (tests/property) with many more examples than in make test"
-	@echo "make test-node - only the real-node tests (tests/node): the image built and run by a real kubelet"
+	@echo "make test-node - only the real-node tests (tests/node, the real-node demo): the image built and run by a real kubelet"
 	@echo "             (make test runs them too; SIS_REAL_NODE=0 leaves them out and says what it left out)"
 
 setup: venv binaries
@@ -97,7 +97,7 @@ test: venv binaries node-setup lint test-py313
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-node: venv binaries node-setup
-	$(PY) -m pytest tests/node $(PYTEST_ARGS)
+	$(PY) -m pytest tests/demo tests/node -m real_node $(PYTEST_ARGS)
 
 test-py313: venv-py313
 	$(VENV313)/bin/python -P -m pytest -m "not cluster" $(PYTEST_ARGS)
@@ -106,7 +106,10 @@ test-fast: venv
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 
 # `make demo KEEP=1` leaves everything running until Ctrl-C (KEEP=0/no/false or empty: run and stop).
+# The runtime Pod runs on the real node (node-setup as for `make test`); where the machine cannot
+# run it (or SIS_REAL_NODE=0), the demo runs its local stand-in for a kubelet and prints why.
 demo: venv binaries
+	@$(MAKE) --no-print-directory node-setup || echo "make demo: the real node could not be set up (see above); the demo will say why it uses its local stand-in for a kubelet"
 	$(PY) -m testbed.demo $(if $(filter-out 0 no false,$(KEEP)),--keep)
 
 # Not part of `make test`: one long scenario with faults on a schedule; exit 0 only when nothing is lost.

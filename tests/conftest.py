@@ -11,6 +11,7 @@ import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,3 +80,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         dead = _CLUSTER.dead_components()
         header = f"dead components: {', '.join(dead)}\n" if dead else ""
         report.sections.append(("control plane logs", header + _CLUSTER.logs_text(2000)))
+
+
+_LEFT_OUT: list[str] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``SIS_REAL_NODE=0`` (a machine that must not get system packages or cannot run containers):
+    the tests marked ``real_node`` are deselected, and the run says which (never a silent skip)."""
+    if os.environ.get("SIS_REAL_NODE", "1") != "0":
+        return
+    left = [item for item in items if item.get_closest_marker("real_node")]
+    if not left:
+        return
+    _LEFT_OUT[:] = [item.nodeid for item in left]
+    config.hook.pytest_deselected(items=left)
+    items[:] = [item for item in items if item not in left]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name what ``SIS_REAL_NODE=0`` left out, at the end of the run where it is seen."""
+    if _LEFT_OUT:
+        terminalreporter.write_sep("=", "left out by SIS_REAL_NODE=0 (the image is not built, no Pod runs)")
+        for nodeid in _LEFT_OUT:
+            terminalreporter.write_line(f"NOT RUN: {nodeid}")

@@ -520,6 +520,10 @@ class LocalCluster:
         """Names of components that exited although they should be running."""
         return [name for name, proc in self._all_processes().items() if not proc.alive()]
 
+    def all_processes(self) -> dict[str, ManagedProcess]:
+        """Every component process, the real node's included."""
+        return self._all_processes()
+
     def _all_processes(self) -> dict[str, ManagedProcess]:
         """The control plane's processes, then the real node's (containerd, kubelet, kube-proxy)."""
         node = self.real_node.processes if self.real_node is not None else {}

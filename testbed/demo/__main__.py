@@ -91,7 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             outcome.write(args.report)
         console.line(
             f"\nOK: {len(outcome.active)} values active, {len(outcome.deleted_values)} deleted ones revoked, "
-            f"resource Ready with progress reported by the runtime. Demo took {console.elapsed():.1f}s."
+            f"resource Ready with progress reported by the runtime "
+            f"({'on the real node' if outcome.node == 'real' else 'run by the kubelet stand-in'}). "
+            f"Demo took {console.elapsed():.1f}s."
         )
         code, succeeded = 0, True
         if args.keep or sys.stdin.isatty():

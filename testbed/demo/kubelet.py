@@ -1,8 +1,8 @@
 """A local stand-in for a kubelet: runs the runtime container the operator's Deployment describes.
 
-The local control plane has no real node (kwok marks Pods Running without executing anything), so
-this module does the part of a kubelet's job that matters for the demo, from what the API server
-holds and nothing else:
+Where the demo cannot run the real node (``testbed.demo.node`` says why), the control plane has a
+kwok node that marks Pods Running without executing anything, so this module does the part of a
+kubelet's job that matters for the demo, from what the API server holds and nothing else:
 
 - the container's ``command``/``args`` and ``env`` come from the Deployment's Pod template, with
   ``secretKeyRef`` values read from the Secret through the API (as the kubelet does);
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.controlplane.cluster import LocalCluster
+from testbed.demo.nodepod import metric_value
 from testbed.processes import ManagedProcess, free_port, wait_until
 
 # The runtime follows its token file (as it follows a projected token), but nothing here rotates it:
@@ -274,13 +275,7 @@ class LocalContainer:
 
     def metric(self, name: str) -> float | None:
         """Sum of one counter over its label sets, from the runtime's /metrics (None if unreadable)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as resp:
-                text = resp.read().decode()
-        except OSError:
-            return None
-        samples = (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(name))
-        return sum(float(value) for key, value in samples if key == name or key.startswith(name + "{"))
+        return metric_value(f"http://127.0.0.1:{self.port}/metrics", name)
 
     def wait_ready(self, timeout: float = 60) -> float:
         """Probe until ready; returns the seconds it took."""

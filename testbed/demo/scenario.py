@@ -1,5 +1,6 @@
 """The demo's story, step by step: bring everything up, let the operator create the runtime, run it
-with the kubelet stand-in, watch the values arrive, show the status, then revoke a few indicators.
+(on the real node when this machine can run one, else with the kubelet stand-in, saying why), watch
+the values arrive, show the status, then revoke a few indicators and resync.
 
 Every step waits on an observable fact (an endpoint, a condition, the collection's contents) with a
 deadline, and a missed deadline raises with one line saying what did not happen.
@@ -26,8 +27,12 @@ from testbed.demo.emulators import (
     start_sekoia,
 )
 from testbed.demo.kubelet import LocalContainer, plan_from_deployment, run_container
+from testbed.demo.node import STAND_IN, NodeChoice, choose_node, node_versions
+from testbed.demo.nodepod import NodePod, wait_ready_pod
 from testbed.demo.stack import Stack
 from testbed.manifests import GROUP, PLURAL, VERSION, credentials_and_sync
+from testbed.node.build import NodeBuildFailed
+from testbed.node.realnode import BRIDGE, GATEWAY, NODE_NAME
 from testbed.processes import wait_until
 
 NAMESPACE = "intel"
@@ -61,6 +66,9 @@ class Outcome:
     conditions: list[dict[str, Any]] = field(default_factory=list)
     progress: dict[str, Any] = field(default_factory=dict)
     runtime_identity: str = ""
+    node: str = ""  # "real" (kubelet + containerd + runc) or "stand-in"
+    node_reason: str = ""  # why the stand-in ran (empty on the real node)
+    runtime_pods: list[dict[str, Any]] = field(default_factory=list)  # real node: each Pod that ran
     processes: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -72,8 +80,11 @@ class Outcome:
 class Scenario:
     """One run of the demo over a :class:`Stack` (which the caller stops)."""
 
-    def __init__(self, stack: Stack, console: Console, dataset: DataSet) -> None:
+    def __init__(
+        self, stack: Stack, console: Console, dataset: DataSet, node: NodeChoice | None = None
+    ) -> None:
         self.stack = stack
+        self.node = choose_node() if node is None else node
         self.out = console
         # Two indicators carry OpenCTI's TLP:RED marking: the sharing guardrail must keep them out.
         self.data = dataset.mark_red(2, stack.run_dir / "demo-indicators.jsonl")
@@ -83,7 +94,9 @@ class Scenario:
         self.sekoia_key = f"demo-sekoia-{secrets.token_hex(8)}"
         self.opencti: EmulatorProcess | None = None
         self.sekoia: EmulatorProcess | None = None
+        # The runtime as it runs: a local process (stand-in) or a Pod on the real node.
         self.container: LocalContainer | None = None
+        self.pod: NodePod | None = None
         self._api: Any = None
 
     # ------------------------------------------------------------------------------ the story
@@ -93,7 +106,7 @@ class Scenario:
         self._timed("emulators", self.start_emulators)
         self._timed("operator", self.start_operator)
         self._timed("resources", self.apply_resources)
-        self._timed("kubelet_stand_in", self.run_runtime)
+        self._timed("runtime_pod" if self.node.real else "kubelet_stand_in", self.run_runtime)
         self._timed("sync", self.watch_sync)
         self._timed("guardrail", self.show_guardrail)
         self._timed("status", self.show_status)
@@ -105,20 +118,50 @@ class Scenario:
 
     def start_control_plane(self) -> None:
         self.out.step(
-            "Local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+            "Local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler) "
+            + ("and a real node" if self.node.real else "and kwok")
         )
-        cluster = self.stack.start_cluster()
-        self.out.detail(f"API server {cluster.server}, up in {cluster.startup_seconds:.1f}s")
-        self.out.detail("kwok plays the kubelet of one fake node: Pods scheduled there become Running")
-        self.out.detail("without executing anything (step 5 runs the runtime's Pod for real).")
+        cluster = None
+        if self.node.real:
+            try:
+                cluster = self.stack.start_cluster(real_node=True)
+            except NodeBuildFailed as exc:
+                # The machine could run a node but not build it (e.g. no package index reachable).
+                lines = str(exc).strip().splitlines()
+                self.node = NodeChoice(False, f"the real node's build failed: {lines[0] if lines else exc}")
+        if cluster is not None:
+            node = cluster.real_node
+            self.out.detail(f"API server {cluster.server}, up in {cluster.startup_seconds:.1f}s")
+            self.out.detail(
+                f"real node: {node_versions(node.artifacts.bin_dir)} "
+                f"(node {NODE_NAME}, Ready {node.startup_seconds:.1f}s after containerd started)"
+            )
+            self.out.detail(
+                f"image      {cluster.node_artifacts.image_ref}: built from the project's Dockerfile "
+                "(buildah), imported into the node's containerd"
+            )
+            self.out.detail(f"Pods get addresses on bridge {BRIDGE} and reach this host at {GATEWAY}.")
+        else:
+            self.out.detail(f"{STAND_IN} — because {self.node.reason}")
+            cluster = self.stack.start_cluster()
+            self.out.detail(f"API server {cluster.server}, up in {cluster.startup_seconds:.1f}s")
+            self.out.detail("kwok plays the kubelet of one fake node: Pods scheduled there become Running")
+            self.out.detail("without executing anything (step 5 runs the runtime's Pod as a local process).")
+        self.outcome.node = "real" if self.node.real else "stand-in"
+        self.outcome.node_reason = self.node.reason
         self.stack.install_crd()
         self.out.detail("CRD installed: deploy/crds/sekoiaintelsyncs.yaml (Established)")
 
     def start_emulators(self) -> None:
-        self.out.step("OpenCTI and Sekoia.io emulators (separate processes, loopback only)")
-        self.opencti = start_opencti(self.stack.log_dir, self.opencti_token, STREAM_ID, self.data.path)
+        # On the real node the runtime runs in a Pod: it reaches this host at the Pods' gateway.
+        host = GATEWAY if self.node.real else "127.0.0.1"
+        where = f"on the Pods' gateway {GATEWAY}" if self.node.real else "loopback only"
+        self.out.step(f"OpenCTI and Sekoia.io emulators (separate processes, {where})")
+        self.opencti = start_opencti(
+            self.stack.log_dir, self.opencti_token, STREAM_ID, self.data.path, host=host
+        )
         self.stack.track(self.opencti.process)
-        self.sekoia = start_sekoia(self.stack.log_dir, self.sekoia_key, COLLECTION)
+        self.sekoia = start_sekoia(self.stack.log_dir, self.sekoia_key, COLLECTION, host=host)
         self.stack.track(self.sekoia.process)
         self.out.detail(f"OpenCTI  {self.opencti.base_url}  live stream {STREAM_ID}")
         self.out.detail(
@@ -135,15 +178,25 @@ class Scenario:
     def start_operator(self) -> None:
         self.out.step("Operator (sekoia-intel-operator, a local process with the admin kubeconfig)")
         self._kubectl("create", "namespace", CLAIMS_NAMESPACE)
-        proc = self.stack.start_operator(CLAIMS_NAMESPACE)
+        extra: list[str] = []
+        if self.node.real:
+            image = self.stack.require_cluster().node_artifacts.image_ref
+            extra = ["--runtime-image", image, f"--allow-sekoia-url=http://{GATEWAY}:*"]
+        proc = self.stack.start_operator(CLAIMS_NAMESPACE, extra)
         self.out.detail(
             f"pid {proc.pid}, all namespaces, collection claims in {CLAIMS_NAMESPACE}, liveness OK"
         )
+        if extra:
+            self.out.detail(f"runtime image {extra[1]} (--runtime-image)")
 
     def apply_resources(self) -> None:
         self.out.step(f"An example Secret and SekoiaIntelSync in namespace {NAMESPACE}")
         assert self.opencti is not None and self.sekoia is not None
         self._kubectl("create", "namespace", NAMESPACE)
+        if self.node.real:
+            # The runtime Pod must pass the strictest Pod Security profile to run at all.
+            self._kubectl("label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted")
+            self.out.detail(f"namespace/{NAMESPACE} enforces the restricted Pod Security profile")
         secret, sync = credentials_and_sync(
             NAMESPACE,
             SYNC_NAME,
@@ -163,7 +216,45 @@ class Scenario:
         self.out.detail(yaml.safe_dump(sync, sort_keys=False).rstrip())
 
     def run_runtime(self) -> None:
-        self.out.step("LOCAL STAND-IN FOR A KUBELET: run the runtime Pod the operator wrote")
+        if self.node.real:
+            self._run_on_real_node()
+        else:
+            self._run_with_stand_in()
+
+    def _run_on_real_node(self) -> None:
+        self.out.step("Real node: the kubelet runs the runtime Pod the operator wrote")
+        deployment = self._wait_for_deployment()
+        self.out.detail(f"Deployment {NAMESPACE}/{deployment} (created by the operator)")
+        self.out.detail("waiting for the kubelet: image from containerd, sandbox + CNI address, probes...")
+        self.pod = wait_ready_pod(self.stack.require_cluster(), NAMESPACE, self._selector(deployment))
+        pod = self.pod
+        took = f"{pod.seconds_to_ready:.0f}s" if pod.seconds_to_ready is not None else "?"
+        self.out.detail(f"Pod {pod.name} on node {NODE_NAME}: Ready through its probes {took} after creation")
+        self.out.detail(f"image        {pod.image}")
+        self.out.detail(f"container    {pod.container_id} (runc, started by containerd's CRI plugin)")
+        self.out.detail(f"Pod IP       {pod.ip} (bridge {BRIDGE}); metrics at {pod.base_url}/metrics")
+        for name, ref in pod.from_secrets.items():
+            self.out.detail(f"env          {name} <- secretKeyRef {ref} (resolved by the kubelet)")
+        sc = pod.security
+        self.out.detail(
+            f"security     runAsUser {sc.get('runAsUser')}, runAsNonRoot {sc.get('runAsNonRoot')}, "
+            f"readOnlyRootFilesystem {sc.get('readOnlyRootFilesystem')}, "
+            f"capabilities drop {((sc.get('capabilities') or {}).get('drop'))}, "
+            f"seccomp {(sc.get('seccompProfile') or {}).get('type')}"
+        )
+        seen = pod.host_view(self.stack.require_cluster())
+        self.outcome.runtime_pods.append({"name": pod.name, "ip": pod.ip, "image": pod.image, **seen})
+        self.out.detail(
+            f"on this host pid {seen['hostPid']}: uid {seen['uid']}, CapEff {seen['capEff']}, "
+            f"seccomp mode {seen['seccomp']}, root file system {seen['rootMount']} (/proc/{seen['hostPid']})"
+        )
+        self.out.detail(
+            f"identity     ServiceAccount {NAMESPACE}/{pod.service_account}: token projected by the kubelet"
+        )
+        self._show_identity(service_account=pod.service_account)
+
+    def _run_with_stand_in(self) -> None:
+        self.out.step(f"{STAND_IN}: run the runtime Pod the operator wrote")
         deployment = self._wait_for_deployment()
         plan = plan_from_deployment(self.stack.require_cluster(), NAMESPACE, deployment)
         self.out.detail(f"Deployment {NAMESPACE}/{deployment} (created by the operator), Pod {plan.pod_name}")
@@ -200,7 +291,7 @@ class Scenario:
             while True:
                 self._check_processes()
                 done = len(admin.active_values(COLLECTION) & expected)
-                pushed = self.container.metric("sis_values_pushed_total") if self.container else None
+                pushed = self._metric("sis_values_pushed_total")
                 bar.update(done, f"runtime's own count: {int(pushed) if pushed is not None else '-'} pushed")
                 if done == len(expected):
                     break
@@ -231,11 +322,7 @@ class Scenario:
         self.out.table(("INDICATOR", "NAME", "MARKING", "IN SEKOIA"), rows)
         if set(refused) & active:
             raise DemoFailure(f"TLP:RED values reached the collection: {sorted(set(refused) & active)}")
-        skipped = (
-            self.container.metric('sis_values_skipped_total{reason="marking-not-allowed"}')
-            if self.container
-            else None
-        )
+        skipped = self._metric('sis_values_skipped_total{reason="marking-not-allowed"}')
         self.out.detail(
             f'runtime metric sis_values_skipped_total{{reason="marking-not-allowed"}} = {skipped}'
         )
@@ -303,7 +390,6 @@ class Scenario:
 
     def resync(self) -> None:
         self.out.step("Resync on demand: empty the collection by hand, ask for a resync in the spec")
-        assert self.container is not None
         admin = sekoia_admin(self._sekoia_url())
         self.out.detail(f"revoked by hand in Sekoia (admin API): {admin.revoke_all(COLLECTION)} values")
         patch = {"spec": {"opencti": {"resyncFrom": RESYNC_FROM, "resyncToken": RESYNC_TOKEN}}}
@@ -321,18 +407,10 @@ class Scenario:
         self.out.detail(
             "the operator rolled the runtime: RUNTIME_RESYNC_FROM / RUNTIME_RESYNC_TOKEN in its Pod"
         )
-        self.out.detail("LOCAL STAND-IN FOR A KUBELET: replacing the runtime process with the new Pod's")
-        wait_until(
-            lambda: self._pods_rolled(RESYNC_TOKEN),
-            60,
-            "the new runtime Pod to be the only one running",
-            on_timeout=self._status_text,
-        )
-        self.stack.retire(self.container.process)
-        plan = plan_from_deployment(self.stack.require_cluster(), NAMESPACE, deployment)
-        self.container = run_container(self.stack.require_cluster(), plan, self.stack.run_dir)
-        self.stack.track(self.container.process)
-        self.container.wait_ready()
+        if self.node.real:
+            self._roll_on_real_node(deployment)
+        else:
+            self._roll_stand_in(deployment)
         want = set(self.data.expected) - set(self.outcome.deleted_values)
         wait_until(
             lambda: admin.active_values(COLLECTION) == want,
@@ -354,12 +432,53 @@ class Scenario:
         self.out.detail("status.progress.resync:")
         for key, value in self.outcome.resync.items():
             self.out.detail(f"  {key}: {value}")
-        in_progress = self.container.metric("sis_resync_in_progress")
+        in_progress = self._metric("sis_resync_in_progress")
         self.out.detail(f"runtime metric sis_resync_in_progress = {in_progress}")
         self._show_collection()
 
+    def _roll_on_real_node(self, deployment: str) -> None:
+        """The kubelet does the roll: the old Pod gets SIGTERM, the new one must become Ready."""
+        assert self.pod is not None
+        old = self.pod
+        self.out.detail(
+            "the kubelet rolls the Pod: SIGTERM to the old runtime, the new Pod through its probes"
+        )
+        wait_until(
+            lambda: self._pods_rolled(RESYNC_TOKEN),
+            120,
+            "the new runtime Pod to be the only one running",
+            on_timeout=self._status_text,
+        )
+        self.pod = wait_ready_pod(
+            self.stack.require_cluster(), NAMESPACE, self._selector(deployment), exclude={old.uid}
+        )
+        seen = self.pod.host_view(self.stack.require_cluster())
+        self.outcome.runtime_pods.append(
+            {"name": self.pod.name, "ip": self.pod.ip, "image": self.pod.image, **seen}
+        )
+        self.out.detail(
+            f"Pod {old.name} replaced by Pod {self.pod.name} ({self.pod.ip}, host pid {seen['hostPid']}, "
+            f"uid {seen['uid']}), Ready"
+        )
+
+    def _roll_stand_in(self, deployment: str) -> None:
+        """The stand-in replaces its process with one for the new Pod (a kubelet would do it)."""
+        assert self.container is not None
+        self.out.detail(f"{STAND_IN}: replacing the runtime process with the new Pod's")
+        wait_until(
+            lambda: self._pods_rolled(RESYNC_TOKEN),
+            60,
+            "the new runtime Pod to be the only one running",
+            on_timeout=self._status_text,
+        )
+        self.stack.retire(self.container.process)
+        plan = plan_from_deployment(self.stack.require_cluster(), NAMESPACE, deployment)
+        self.container = run_container(self.stack.require_cluster(), plan, self.stack.run_dir)
+        self.stack.track(self.container.process)
+        self.container.wait_ready()
+
     def _pods_rolled(self, token: str) -> bool:
-        """Only Pods of the new template run (the kubelet stand-in binds its token to one)."""
+        """Only Pods of the new template run (not being deleted)."""
         from kubernetes import client
 
         core = client.CoreV1Api(self.stack.require_cluster().api_client())
@@ -412,7 +531,7 @@ class Scenario:
             f"export KUBECONFIG={cluster.kubeconfig}   # admin",
             f"alias kubectl={kubectl}",
             f"kubectl -n {NAMESPACE} get sis {SYNC_NAME} -o yaml",
-            f"runtime's own identity:  KUBECONFIG={self.container.kubeconfig if self.container else '?'}",
+            self._identity_note(),
             f"OpenCTI emulator  {self._opencti_url()}   (admin API: {self._opencti_url()}/_emulator/events)",
             f"Sekoia emulator   {self._sekoia_url()}   (admin API: {self._sekoia_url()}/_emulator/state)",
         ]
@@ -420,12 +539,36 @@ class Scenario:
             lines.append(
                 f"runtime           http://127.0.0.1:{self.container.port}/metrics  /readyz  /healthz"
             )
+        if self.pod:
+            lines.append(f"runtime Pod       {self.pod.base_url}/metrics  /readyz  /healthz")
+            lines.append(
+                f"kubectl -n {NAMESPACE} logs {self.pod.name}   # the container's log, via the kubelet"
+            )
         lines.append(
             f"logs              {self.stack.log_dir}/ and {self.stack.run_dir / 'cluster' / 'logs'}/"
         )
         return lines
 
+    def _identity_note(self) -> str:
+        if self.pod:
+            return (
+                f"runtime's own identity:  ServiceAccount {NAMESPACE}/{self.pod.service_account} "
+                f"(kubectl --as=system:serviceaccount:{NAMESPACE}:{self.pod.service_account})"
+            )
+        return f"runtime's own identity:  KUBECONFIG={self.container.kubeconfig if self.container else '?'}"
+
     # ------------------------------------------------------------------------------ helpers
+    def _metric(self, name: str) -> float | None:
+        """The running runtime's own count (its /metrics), wherever it runs."""
+        runtime = self.pod or self.container
+        return runtime.metric(name) if runtime is not None else None
+
+    def _selector(self, deployment: str) -> dict[str, str]:
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.stack.require_cluster().api_client())
+        return dict(apps.read_namespaced_deployment(deployment, NAMESPACE).spec.selector.match_labels)
+
     def _timed(self, name: str, step: Any) -> None:
         began = time.monotonic()
         step()
@@ -480,9 +623,11 @@ class Scenario:
         wait_until(created, 60, "the operator to create the runtime Deployment", on_timeout=self._status_text)
         return found[0]
 
-    def _show_identity(self) -> None:
-        """What the runtime's token may do, asked of the API server (`kubectl auth can-i`)."""
-        assert self.container is not None
+    def _show_identity(self, service_account: str | None = None) -> None:
+        """What the runtime's identity may do, asked of the API server (`kubectl auth can-i`): with
+        the stand-in's token, or (real node) as the Pod's ServiceAccount, by impersonation."""
+        as_account = [f"--as=system:serviceaccount:{NAMESPACE}:{service_account}"] if service_account else []
+        kubeconfig = self.container.kubeconfig if self.container and not service_account else None
         checks = [
             ("patch", f"{PLURAL}.{GROUP}/{SYNC_NAME}", "--subresource=status"),
             ("patch", f"{PLURAL}.{GROUP}/{SYNC_NAME}", None),
@@ -490,10 +635,8 @@ class Scenario:
         ]
         answers = []
         for verb, what, extra in checks:
-            args = ["-n", NAMESPACE, "auth", "can-i", verb, what, *([extra] if extra else [])]
-            done = self.stack.require_cluster().kubectl(
-                *args, check=False, kubeconfig=self.container.kubeconfig
-            )
+            args = ["-n", NAMESPACE, "auth", "can-i", verb, what, *([extra] if extra else []), *as_account]
+            done = self.stack.require_cluster().kubectl(*args, check=False, kubeconfig=kubeconfig)
             answers.append(
                 f"{verb} {what.split('.')[0]}{'/status' if extra else ''}: {done.stdout.strip() or '?'}"
             )

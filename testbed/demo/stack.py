@@ -20,6 +20,8 @@ from testbed.processes import ManagedProcess, free_port, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "deploy" / "crds" / "sekoiaintelsyncs.yaml"
 CRD_NAME = "sekoiaintelsyncs.sync.sekoia-intel.dev"
+# Unix socket paths are limited (108 bytes on Linux, 104 where containerd checks them).
+MAX_SOCKET_PATH = 104
 
 
 def console_script(name: str, module: str) -> list[str]:
@@ -39,13 +41,21 @@ class Stack:
         self._retired: list[ManagedProcess] = []
 
     # ------------------------------------------------------------------ control plane
-    def start_cluster(self) -> LocalCluster:
-        """etcd, kube-apiserver, controller-manager, scheduler and kwok (the fake node's kubelet)."""
+    def start_cluster(self, real_node: bool = False) -> LocalCluster:
+        """etcd, kube-apiserver, controller-manager, scheduler, and either kwok (a fake node's
+        kubelet) or, with ``real_node``, containerd + kubelet + kube-proxy running Pods for real."""
         cluster_dir = self.run_dir / "cluster"
         cluster_dir.mkdir(parents=True, exist_ok=True)  # LocalCluster only creates directories it names
-        self.cluster = LocalCluster(run_dir=cluster_dir)
+        socket = cluster_dir / "node" / "containerd" / "containerd.sock"
+        if real_node and len(str(socket)) > MAX_SOCKET_PATH:
+            raise RuntimeError(
+                f"the run directory {self.run_dir} is too long for the real node: containerd's socket "
+                f"{socket} would exceed {MAX_SOCKET_PATH} characters (choose a shorter --run-dir)"
+            )
+        self.cluster = LocalCluster(run_dir=cluster_dir, node="real" if real_node else "kwok")
         try:
-            self.cluster.start()
+            # A real node's first start may build its binaries and the image (minutes, cached after).
+            self.cluster.start(timeout=300 if real_node else 120)
         finally:
             # Recorded even on failure: start() stops what it started, but the table shows it.
             self.write_process_table()
@@ -110,7 +120,7 @@ class Stack:
 
     def process_table(self) -> list[dict[str, Any]]:
         """Every process started so far: name, pid, whether it runs, and its log."""
-        procs = list(self.cluster.processes.values()) if self.cluster else []
+        procs = list(self.cluster.all_processes().values()) if self.cluster else []
         procs += self._retired
         procs += self._processes
         return [

@@ -8,11 +8,9 @@ fails them with the reason.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -72,28 +70,3 @@ def node_stack(real_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFact
         yield NodeStack(cluster, proc, image, run_dir)
     finally:
         proc.stop()
-
-
-_LEFT_OUT: list[str] = []
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``SIS_REAL_NODE=0`` (a machine that must not get system packages or cannot run containers):
-    the real-node tests are deselected, and the run says which (never a silent skip)."""
-    if os.environ.get("SIS_REAL_NODE", "1") != "0":
-        return
-    here = Path(__file__).parent
-    left = [item for item in items if here in Path(str(item.fspath)).parents]
-    if not left:
-        return
-    _LEFT_OUT[:] = [item.nodeid for item in left]
-    config.hook.pytest_deselected(items=left)
-    items[:] = [item for item in items if item not in left]
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Name what ``SIS_REAL_NODE=0`` left out, at the end of the run where it is seen."""
-    if _LEFT_OUT:
-        terminalreporter.write_sep("=", "left out by SIS_REAL_NODE=0 (the image is not built, no Pod runs)")
-        for nodeid in _LEFT_OUT:
-            terminalreporter.write_line(f"NOT RUN: {nodeid}")

@@ -16,6 +16,7 @@ import yaml
 from testbed.demo.dataset import load_dataset
 from testbed.demo.emulators import EmulatorProcess, sekoia_admin, start_opencti, start_sekoia
 from testbed.manifests import GROUP, PLURAL, credentials_and_sync
+from testbed.node import hostview
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
@@ -128,12 +129,9 @@ class Feed:
 
 def container_pid(stack: Any, pod: dict[str, Any]) -> int:
     """Host PID of the runtime container's process, from containerd (the kubelet's CRI runtime)."""
-    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    for line in stack.cluster.real_node.ctr("tasks", "ls").stdout.splitlines()[1:]:
-        fields = line.split()
-        if fields and fields[0] == container_id:
-            return int(fields[1])
-    raise AssertionError(f"container {container_id} has no running task")
+    return hostview.container_pid(
+        stack.cluster.real_node, pod["status"]["containerStatuses"][0]["containerID"]
+    )
 
 
 def memory_cgroup(pid: int) -> Path:
@@ -142,21 +140,6 @@ def memory_cgroup(pid: int) -> Path:
         if "memory" in controllers.split(","):
             return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
     raise AssertionError(f"process {pid} is in no memory cgroup (cgroup v1 expected on this machine)")
-
-
-def root_mount_options(pid: int) -> list[str]:
-    for line in Path(f"/proc/{pid}/mountinfo").read_text().splitlines():
-        fields = line.split()
-        if fields[4] == "/":
-            return fields[5].split(",")
-    raise AssertionError("no root mount")
-
-
-def status_field(pid: int, key: str) -> str:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return line.split(":", 1)[1].strip()
-    raise AssertionError(f"{key} not in /proc/{pid}/status")
 
 
 def parse_ts(value: str) -> dt.datetime:

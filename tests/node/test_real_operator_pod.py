@@ -17,7 +17,7 @@ from testbed.controlplane.cluster import LocalCluster
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.real_node]
 
 CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "sekoia-intel-sync"
 RELEASE = "sis"

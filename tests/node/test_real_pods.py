@@ -25,16 +25,15 @@ from node_helpers import (
     container_pid,
     memory_cgroup,
     parse_ts,
-    root_mount_options,
-    status_field,
     watch_terminations,
 )
 
 from testbed.demo.emulators import OpenCTIAdmin, sekoia_admin
+from testbed.node.hostview import root_mount_options, status_field
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.real_node]
 
 
 @pytest.fixture
