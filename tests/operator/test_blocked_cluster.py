@@ -26,6 +26,7 @@ from test_operator_cluster import (  # noqa: F401  (fixtures are used by name)
 
 from connector_runtime.sekoia import protocol
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
+from testbed.emulators.pair import running_emulators
 from testbed.emulators.sekoia.server import SekoiaEmulator
 from testbed.processes import wait_until
 from testbed.runtime_process import RuntimeProcess, runtime_env
@@ -39,13 +40,8 @@ COLLECTION = "ioc-collection--6a7b8c9d-0e1f-4a2b-8c3d-4e5f60718293"
 
 @pytest.fixture
 def emulators() -> Iterator[tuple[OpenCTIEmulator, SekoiaEmulator]]:
-    opencti = OpenCTIEmulator(token=OPENCTI_TOKEN, streams=[STREAM], heartbeat_interval=1.0, retry_ms=200)
-    sekoia = SekoiaEmulator(api_keys={SEKOIA_KEY}, collections=[COLLECTION])
-    opencti.start()
-    sekoia.start()
-    yield opencti, sekoia
-    sekoia.stop()
-    opencti.stop()
+    with running_emulators(OPENCTI_TOKEN, STREAM, SEKOIA_KEY, COLLECTION) as pair:
+        yield pair
 
 
 def test_a_runtime_whose_writes_are_redirected_makes_the_resource_stalled(

@@ -29,6 +29,7 @@ from test_operator_cluster import (  # noqa: F401  (fixtures are used by name)
 
 from connector_runtime.conversion import convert_indicator
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
+from testbed.emulators.pair import running_emulators
 from testbed.emulators.sekoia.server import SekoiaEmulator
 from testbed.processes import wait_until
 from testbed.runtime_process import RuntimeProcess, runtime_env
@@ -41,13 +42,8 @@ COLLECTION = "ioc-collection--7b8c9d0e-1f2a-4b3c-8d4e-5f6071829304"
 
 @pytest.fixture
 def emulators() -> Iterator[tuple[OpenCTIEmulator, SekoiaEmulator]]:
-    opencti = OpenCTIEmulator(token=OPENCTI_TOKEN, streams=[STREAM], heartbeat_interval=1.0, retry_ms=200)
-    sekoia = SekoiaEmulator(api_keys={SEKOIA_KEY}, collections=[COLLECTION])
-    opencti.start()
-    sekoia.start()
-    yield opencti, sekoia
-    sekoia.stop()
-    opencti.stop()
+    with running_emulators(OPENCTI_TOKEN, STREAM, SEKOIA_KEY, COLLECTION) as pair:
+        yield pair
 
 
 def _indicator(n: int, marking: str) -> dict[str, Any]:

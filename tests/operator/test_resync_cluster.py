@@ -29,6 +29,7 @@ from test_operator_cluster import (  # noqa: F401  (fixtures are used by name)
 
 from connector_runtime.conversion import convert_indicator
 from testbed.emulators.opencti.emulator import OpenCTIEmulator
+from testbed.emulators.pair import running_emulators
 from testbed.emulators.sekoia.server import SekoiaEmulator
 from testbed.processes import wait_until
 from testbed.runtime_process import RuntimeProcess, runtime_env
@@ -42,15 +43,8 @@ DATA_FILE = Path(__file__).resolve().parents[2] / "testbed" / "data" / "sekoia-a
 
 @pytest.fixture
 def emulators() -> Iterator[tuple[OpenCTIEmulator, SekoiaEmulator]]:
-    opencti = OpenCTIEmulator(
-        token=OPENCTI_TOKEN, streams=[STREAM], heartbeat_interval=1.0, retry_ms=200, recovery=True
-    )
-    sekoia = SekoiaEmulator(api_keys={SEKOIA_KEY}, collections=[COLLECTION])
-    opencti.start()
-    sekoia.start()
-    yield opencti, sekoia
-    sekoia.stop()
-    opencti.stop()
+    with running_emulators(OPENCTI_TOKEN, STREAM, SEKOIA_KEY, COLLECTION, recovery=True) as pair:
+        yield pair
 
 
 def _container_env(handles: dict[str, Any], namespace: str, name: str) -> dict[str, str]:
