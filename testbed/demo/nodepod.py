@@ -18,15 +18,25 @@ POD_READY_TIMEOUT = 240.0
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def metric_value(url: str, name: str, opener: urllib.request.OpenerDirector = _DIRECT) -> float | None:
-    """Sum of one metric over its label sets, from a Prometheus text page (None if unreadable)."""
+def metrics_page(url: str, opener: urllib.request.OpenerDirector = _DIRECT) -> str | None:
+    """A Prometheus text page (None if unreadable)."""
     try:
         with opener.open(url, timeout=2) as resp:
-            text = resp.read().decode()
+            return str(resp.read().decode())
     except OSError:
         return None
+
+
+def metric_in(text: str, name: str) -> float:
+    """Sum of one metric over its label sets in a Prometheus text page (0 when absent)."""
     samples = (line.rsplit(" ", 1) for line in text.splitlines() if line.startswith(name))
     return sum(float(value) for key, value in samples if key == name or key.startswith(name + "{"))
+
+
+def metric_value(url: str, name: str, opener: urllib.request.OpenerDirector = _DIRECT) -> float | None:
+    """Sum of one metric over its label sets, from a Prometheus text page (None if unreadable)."""
+    text = metrics_page(url, opener)
+    return None if text is None else metric_in(text, name)
 
 
 @dataclass

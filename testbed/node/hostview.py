@@ -34,3 +34,12 @@ def root_mount_options(pid: int) -> list[str]:
         if fields[4] == "/":
             return fields[5].split(",")
     raise LookupError(f"no root mount in /proc/{pid}/mountinfo")
+
+
+def memory_cgroup(pid: int) -> Path:
+    """The process's memory cgroup directory (cgroup v1, as on this machine)."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
+    raise LookupError(f"process {pid} is in no memory cgroup (cgroup v1 expected on this machine)")

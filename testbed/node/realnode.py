@@ -92,6 +92,8 @@ class RealNode:
         self.artifacts = artifacts
         self.processes: dict[str, ManagedProcess] = {}
         self.socket = self.dir / "containerd" / "containerd.sock"
+        #: Where the kubelet writes container logs (its ``podLogsDir``).
+        self.pod_logs_dir = self.dir / "pod-logs"
         #: Seconds from starting containerd to the Node being Ready (set by LocalCluster).
         self.startup_seconds: float | None = None
         self._netns_before: set[str] = set()
@@ -276,7 +278,7 @@ class RealNode:
             "clusterDomain": "cluster.local",
             "resolvConf": "/etc/resolv.conf",
             "failSwapOn": False,
-            "podLogsDir": str(self.dir / "pod-logs"),
+            "podLogsDir": str(self.pod_logs_dir),
             "volumePluginDir": str(self.dir / "volume-plugins"),
             # The images are imported, never pulled: nothing may garbage-collect them during a run.
             "imageGCHighThresholdPercent": 100,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from testbed.demo.node import STAND_IN
 from testbed.soak.report import render, write_json
 from testbed.soak.scenario import Soak, SoakSettings, run_and_stop
 
@@ -55,13 +56,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    soak = Soak(run_dir, settings)
+    where = "the real node" if soak.node.real else f"{STAND_IN} — because {soak.node.reason}"
     print(
         f"soak: {settings.events:,} indicator events over {settings.stream_seconds:.0f}s with "
-        f"{len(settings.schedule)} faults; logs in {run_dir}",
+        f"{len(settings.schedule)} faults; runtime Pods on {where}; logs in {run_dir}",
         flush=True,
     )
     try:
-        result = run_and_stop(Soak(run_dir, settings))
+        result = run_and_stop(soak)
     except KeyboardInterrupt:
         print("soak: interrupted; everything it started was stopped", file=sys.stderr)
         return 130

@@ -21,7 +21,7 @@ import requests
 from connector_runtime.sekoia.protocol import API_PREFIX
 from testbed.controlplane.cluster import LocalCluster
 from testbed.emulators.sekoia.remote import RemoteEmulator
-from testbed.soak.supervisor import RuntimeSupervisor
+from testbed.soak.runtimes import Runtimes
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Stackish(Protocol):
     def cluster(self) -> LocalCluster: ...
 
     @property
-    def supervisor(self) -> RuntimeSupervisor: ...
+    def runtimes(self) -> Runtimes: ...
 
     @property
     def sekoia(self) -> RemoteEmulator: ...
@@ -233,10 +233,10 @@ class FaultInjector:
         return "stream ended, the next connection attempt answered 500 (pycti ends its process)"
 
     def _opencti_stall(self, fault: Fault) -> str:
-        starts = self.stack.supervisor.starts()
+        starts = self.stack.runtimes.starts()
         self._opencti({"stall_seconds": fault.hold})
         time.sleep(fault.hold)
-        restarted = self.stack.supervisor.starts() - starts
+        restarted = self.stack.runtimes.starts() - starts
         silent = f"the stream sent nothing (no heartbeat either) for {fault.hold:g}s"
         return f"{silent}; runtime restarts {restarted}"
 
@@ -244,10 +244,10 @@ class FaultInjector:
         return self._opencti_stall(fault)
 
     def _runtime_sigkill(self, fault: Fault) -> str:
-        pid = self.stack.supervisor.kill_runtime()
-        if pid is None:
+        killed = self.stack.runtimes.kill_runtime()
+        if killed is None:
             raise RuntimeError("no runtime process was running")
-        return f"runtime pid {pid} SIGKILLed (restarted like a kubelet would)"
+        return f"runtime {killed} SIGKILLed; it must be restarted"
 
     def _operator_sigkill(self, fault: Fault) -> str:
         return self.stack.restart_operator()

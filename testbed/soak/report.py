@@ -61,10 +61,20 @@ def render(result: SoakResult) -> str:
         ]
     counters = result.runtime_counters
     ends = ", ".join(f"{reason} x{n}" for reason, n in sorted(result.runtime_ends.items()))
+    memory = result.runtime_memory
     lines += [
-        f"runtime    {result.runtime_starts} processes ({ends or 'none ended'})",
+        f"runtime    {result.runtime_where or '?'}",
+        f"           {result.runtime_starts} processes ({ends or 'none ended'})",
         f"           retries ≥ {counters.get('sis_sekoia_retries_total', 0):,.0f}, values pushed "
         f"≥ {counters.get('sis_values_pushed_total', 0):,.0f} (summed over processes, last scrape each)",
+        *(
+            [
+                f"           peak memory {memory['peak_bytes'] / 2**20:.0f} MiB of its "
+                f"{memory['limit_bytes'] / 2**20:.0f} MiB limit (container memory cgroup)"
+            ]
+            if memory
+            else []
+        ),
         f"sekoia     {result.sekoia_requests:,} API requests: "
         + ", ".join(f"{k} {n:,}" for k, n in sorted(result.sekoia_by_status.items())),
         f"operator   {result.operator_restarts} restarts",

@@ -1,9 +1,11 @@
 """The soak, start to end: bring the stack up, stream the traffic while the faults run, wait for the
 collection to settle, then judge it.
 
-The operator and the runtime run as a user would run them (the operator with the admin
-kubeconfig, the runtime from the operator's Deployment with its Pod's identity and the Secret's
-values); their configuration is the product's defaults plus the resource's ``push`` tuning.
+The operator runs as a user would run it (a process with the admin kubeconfig). The runtime runs
+from the operator's Deployment, with its Pod's identity and the Secret's values: on the real node
+(kubelet + containerd + runc, the image built from the Dockerfile) whenever this machine can run
+one, else with the local stand-in for a kubelet, and the report says which and why. Their
+configuration is the product's defaults plus the resource's ``push`` tuning.
 """
 
 from __future__ import annotations
@@ -20,11 +22,16 @@ import yaml
 
 from testbed.controlplane.cluster import LocalCluster
 from testbed.demo.emulators import EmulatorProcess, start_opencti, start_sekoia
+from testbed.demo.node import NodeChoice, choose_node, node_versions
 from testbed.demo.stack import Stack
 from testbed.emulators.sekoia.remote import RemoteEmulator
 from testbed.manifests import GROUP, PLURAL, VERSION, credentials_and_sync
+from testbed.node.build import NodeBuildFailed
+from testbed.node.realnode import GATEWAY
 from testbed.processes import ManagedProcess, wait_until
 from testbed.soak.faults import SCHEDULE, Fault, FaultInjector, Injected
+from testbed.soak.nodepods import KubeletRuntimes
+from testbed.soak.runtimes import ROLLOUT, Runtimes
 from testbed.soak.supervisor import RuntimeSupervisor
 from testbed.soak.traffic import Traffic, build_traffic
 from testbed.soak.verify import Verdict, judge, read_runtime_log_file, status_problems
@@ -62,9 +69,11 @@ class SoakResult:
     faults: list[Injected]
     verdict: Verdict | None = None
     failure: str = ""
+    runtime_where: str = ""  # the real node (versions) or the stand-in (and why)
     runtime_starts: int = 0
     runtime_ends: dict[str, int] = field(default_factory=dict)
     runtime_counters: dict[str, float] = field(default_factory=dict)
+    runtime_memory: dict[str, float] = field(default_factory=dict)  # peak_bytes, limit_bytes
     sekoia_requests: int = 0
     sekoia_by_status: dict[str, int] = field(default_factory=dict)
     operator_restarts: int = 0
@@ -84,10 +93,12 @@ class SoakResult:
 
 
 class Soak:
-    """One run. ``run()`` returns a SoakResult; ``stop()`` tears everything down."""
+    """One run. ``run()`` returns a SoakResult; ``stop()`` tears everything down. ``node`` says
+    where the runtime Pods run (default: the real node when this machine can run one)."""
 
-    def __init__(self, run_dir: Path, settings: SoakSettings) -> None:
+    def __init__(self, run_dir: Path, settings: SoakSettings, node: NodeChoice | None = None) -> None:
         self.settings = settings
+        self.node = choose_node() if node is None else node
         self.stack = Stack(run_dir)
         self.opencti_token = f"soak-opencti-{secrets.token_hex(8)}"
         self.sekoia_key = f"soak-sekoia-{secrets.token_hex(8)}"
@@ -95,7 +106,7 @@ class Soak:
         self.sekoia_process: EmulatorProcess | None = None
         self.operator: ManagedProcess | None = None
         self.operator_restarts = 0
-        self._supervisor: RuntimeSupervisor | None = None
+        self._runtimes: Runtimes | None = None
         self._sekoia: RemoteEmulator | None = None
         self.traffic: Traffic | None = None
         self.sent = 0
@@ -107,9 +118,9 @@ class Soak:
         return self.stack.require_cluster()
 
     @property
-    def supervisor(self) -> RuntimeSupervisor:
-        assert self._supervisor is not None
-        return self._supervisor
+    def runtimes(self) -> Runtimes:
+        assert self._runtimes is not None
+        return self._runtimes
 
     @property
     def sekoia(self) -> RemoteEmulator:
@@ -135,21 +146,18 @@ class Soak:
         """Give Sekoia a new key, put it in the Secret, wait for the runtime to roll over to it,
         then revoke the old key in Sekoia (a runtime still on it would fail from then on)."""
         began = time.monotonic()
-        starts_before = self.supervisor.starts()
+        starts_before = self.runtimes.starts()
         self.sekoia.add_api_key(new_key)
         patch = {"stringData": {"sekoia-api-key": new_key}}
         self.cluster.kubectl(
             "-n", NAMESPACE, "patch", "secret", SECRET_NAME, "--type=merge", "-p", json.dumps(patch)
         )
         wait_until(
-            lambda: (
-                self.supervisor.starts() > starts_before
-                and "rollout" in " ".join(self.supervisor.restarts_by_reason())
-            ),
+            lambda: self.runtimes.starts() > starts_before and ROLLOUT in self.runtimes.restarts_by_reason(),
             120,
             "the operator to roll the runtime over to the rotated Secret",
         )
-        self.supervisor.wait_ready(90, started_after=began)
+        self.runtimes.wait_ready(90, started_after=began)
         if not self.sekoia.remove_api_key(self.sekoia_key):
             raise RuntimeError("the old Sekoia key was not known to the emulator")
         self.sekoia_key = new_key
@@ -202,31 +210,64 @@ class Soak:
 
     def stop(self) -> None:
         """Stop every process started (safe at any point)."""
-        if self._supervisor is not None:
-            self._supervisor.stop()
+        if self._runtimes is not None:
+            self._runtimes.stop()
         self.stack.stop()
 
     # ------------------------------------------------------------------ phases
     def _bring_up(self) -> None:
         settings = self.settings
-        self.stack.start_cluster()
+        self._start_cluster()
         self.stack.install_crd()
         empty = self.stack.run_dir / "empty.jsonl"
         empty.write_text("")
-        self.opencti = start_opencti(self.stack.log_dir, self.opencti_token, STREAM_ID, empty)
+        # On the real node the runtime runs in a Pod: it reaches this host at the Pods' gateway.
+        host = GATEWAY if self.node.real else "127.0.0.1"
+        self.opencti = start_opencti(self.stack.log_dir, self.opencti_token, STREAM_ID, empty, host=host)
         self.stack.track(self.opencti.process)
-        self.sekoia_process = start_sekoia(self.stack.log_dir, self.sekoia_key, COLLECTION)
+        self.sekoia_process = start_sekoia(self.stack.log_dir, self.sekoia_key, COLLECTION, host=host)
         self.stack.track(self.sekoia_process.process)
         self._sekoia = RemoteEmulator(self.sekoia_process.base_url, timeout=60)
         self.sekoia.set_options(rate_limit=settings.sekoia_rate_limit, rate_window=1.0)
         self.sekoia.set_faults(latency=0.005, latency_jitter=0.02)
         self.cluster.kubectl("create", "namespace", CLAIMS_NAMESPACE)
-        self.operator = self.stack.start_operator(CLAIMS_NAMESPACE)
+        self.operator = self.stack.start_operator(CLAIMS_NAMESPACE, self._operator_args())
         self.cluster.kubectl("create", "namespace", NAMESPACE)
+        if self.node.real:
+            # The runtime Pod must pass the strictest Pod Security profile to run at all.
+            self.cluster.kubectl(
+                "label", "namespace", NAMESPACE, "pod-security.kubernetes.io/enforce=restricted"
+            )
         self.cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(self._manifests()))
         deployment = self._wait_for_deployment()
-        self._supervisor = RuntimeSupervisor(self.cluster, NAMESPACE, deployment, self.stack.run_dir).start()
-        self.supervisor.wait_ready(120)
+        self._runtimes = self._watch_runtimes(deployment).start()
+        # A real node's first Pod waits for the image, its sandbox and its probes.
+        self.runtimes.wait_ready(240 if self.node.real else 120)
+
+    def _start_cluster(self) -> None:
+        if self.node.real:
+            try:
+                self.stack.start_cluster(real_node=True)
+                return
+            except NodeBuildFailed as exc:
+                # The machine could run a node but not build it (e.g. no package index reachable).
+                lines = str(exc).strip().splitlines()
+                self.node = NodeChoice(False, f"the real node's build failed: {lines[0] if lines else exc}")
+        self.stack.start_cluster()
+
+    def _operator_args(self) -> list[str]:
+        if not self.node.real:
+            return []
+        image = self.cluster.node_artifacts.image_ref
+        return ["--runtime-image", image, f"--allow-sekoia-url=http://{GATEWAY}:*"]
+
+    def _watch_runtimes(self, deployment: str) -> Runtimes:
+        run_dir = self.stack.run_dir
+        if self.node.real:
+            versions = node_versions(self.cluster.real_node.artifacts.bin_dir)
+            where = f"real node: {versions}, image {self.cluster.node_artifacts.image_ref}"
+            return KubeletRuntimes(self.cluster, NAMESPACE, deployment, run_dir, where)
+        return RuntimeSupervisor(self.cluster, NAMESPACE, deployment, run_dir, self.node.reason)
 
     def _manifests(self) -> list[dict[str, Any]]:
         return credentials_and_sync(
@@ -292,7 +333,7 @@ class Soak:
     def _judge(self) -> Verdict:
         assert self.traffic is not None
         indicators = self.sekoia.indicators(COLLECTION)
-        facts = read_runtime_log_file(self.supervisor.log_path())
+        facts = read_runtime_log_file(self.runtimes.log_path())
         try:
             problems = status_problems(self._resource(), self.last_event_id)
         except Exception as exc:  # the API server may be restarting
@@ -306,10 +347,12 @@ class Soak:
         return dict(api.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, SYNC_NAME))
 
     def _collect(self, result: SoakResult) -> None:
-        if self._supervisor is not None:
-            result.runtime_starts = self.supervisor.starts()
-            result.runtime_ends = self.supervisor.restarts_by_reason()
-            result.runtime_counters = self.supervisor.totals()
+        if self._runtimes is not None:
+            result.runtime_where = self.runtimes.where
+            result.runtime_starts = self.runtimes.starts()
+            result.runtime_ends = self.runtimes.restarts_by_reason()
+            result.runtime_counters = self.runtimes.totals()
+            result.runtime_memory = self.runtimes.peak_memory()
         if self._sekoia is not None:
             try:
                 summary = self.sekoia.summary()

@@ -1,4 +1,6 @@
-"""A kubelet's restart loop for the runtime Pod, built on the demo's kubelet stand-in.
+"""The local stand-in for a kubelet's restart loop, for machines that cannot run the real node
+(``SIS_REAL_NODE=0``, no root, no containerd): on the real node the kubelet itself runs the runtime
+Pods (:mod:`testbed.soak.nodepods`).
 
 kwok marks the runtime's Pod Running without executing anything; this loop does what a kubelet
 does for that Pod during the soak:
@@ -9,9 +11,6 @@ does for that Pod during the soak:
   reconnect), after a short back-off, as ``restartPolicy: Always`` does;
 - stops it (SIGTERM) when its Pod goes away and starts the next Pod's container: a rollout, e.g.
   after the credentials Secret was rotated.
-
-It also scrapes a few counters from each process while it lives, so that the report can add them
-up over every process of the run (a SIGKILL loses at most the last scrape interval).
 """
 
 from __future__ import annotations
@@ -20,40 +19,35 @@ import contextlib
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from testbed.controlplane.cluster import LocalCluster
 from testbed.demo.kubelet import LocalContainer, plan_from_deployment, run_container
+from testbed.soak.runtimes import (
+    ROLLOUT,
+    SCRAPE_INTERVAL,
+    SCRAPED,
+    RuntimeRecord,
+    counters_summed,
+    reasons_counted,
+)
 
-SCRAPED = ("sis_sekoia_retries_total", "sis_values_rejected_total", "sis_values_pushed_total")
 RESTART_DELAY = 1.0  # a kubelet's first back-off is 10 s; shorter here, the soak has many restarts
-SCRAPE_INTERVAL = 2.0
-
-
-@dataclass
-class ProcessRecord:
-    """One runtime process: which Pod it ran for, why it ended, its last counter values."""
-
-    pod: str
-    pid: int
-    started: float
-    ended: float | None = None
-    exit_code: int | None = None
-    end_reason: str = ""
-    counters: dict[str, float] = field(default_factory=dict)
 
 
 class RuntimeSupervisor:
     """Keeps exactly one runtime process for the Deployment's current running Pod."""
 
-    def __init__(self, cluster: LocalCluster, namespace: str, deployment: str, run_dir: Path) -> None:
+    def __init__(
+        self, cluster: LocalCluster, namespace: str, deployment: str, run_dir: Path, reason: str
+    ) -> None:
+        self.where = f"LOCAL STAND-IN FOR A KUBELET (processes on this host) — because {reason}"
         self.cluster = cluster
         self.namespace = namespace
         self.deployment = deployment
         self.run_dir = run_dir
-        self.records: list[ProcessRecord] = []
+        self.records: list[RuntimeRecord] = []
         self.errors: list[str] = []
         self._current: LocalContainer | None = None
         self._lock = threading.Lock()
@@ -82,7 +76,7 @@ class RuntimeSupervisor:
         with self._lock:
             self._end_current("supervisor stopped", graceful=True)
 
-    def kill_runtime(self) -> int | None:
+    def kill_runtime(self) -> str | None:
         """SIGKILL the running process (a crash); the loop restarts it. Returns its pid."""
         with self._lock:
             current = self._current
@@ -90,7 +84,7 @@ class RuntimeSupervisor:
                 return None
             self._scrape(current)
             current.process.kill()
-            return current.process.pid
+            return f"pid {current.process.pid}"
 
     def current(self) -> LocalContainer | None:
         """The process running now, if any."""
@@ -117,7 +111,7 @@ class RuntimeSupervisor:
         with self._lock:
             if self._current is not None:
                 self._scrape(self._current)
-            return {name: sum(r.counters.get(name, 0.0) for r in self.records) for name in SCRAPED}
+            return counters_summed(self.records)
 
     def starts(self) -> int:
         """Processes started."""
@@ -125,15 +119,15 @@ class RuntimeSupervisor:
 
     def restarts_by_reason(self) -> dict[str, int]:
         """Why processes ended, counted."""
-        result: dict[str, int] = {}
-        for record in self.records:
-            if record.end_reason:
-                result[record.end_reason] = result.get(record.end_reason, 0) + 1
-        return result
+        return reasons_counted(self.records)
 
     def log_path(self) -> Path:
         """The log every runtime process of the run appends to."""
         return self.run_dir / "logs" / "connector-runtime.log"
+
+    def peak_memory(self) -> dict[str, float]:
+        """Not measured for local processes (they run without a memory limit)."""
+        return {}
 
     # ------------------------------------------------------------------ loop
     def _loop(self) -> None:
@@ -157,7 +151,7 @@ class RuntimeSupervisor:
         with self._lock:
             current = self._current
             if current is not None and pod != current.plan.pod_uid:
-                self._end_current("rollout (its Pod was deleted)", graceful=True)
+                self._end_current(ROLLOUT, graceful=True)
             elif current is not None and not current.process.alive():
                 self._end_current("exited", graceful=False)
                 self._stop.wait(RESTART_DELAY)
@@ -167,7 +161,9 @@ class RuntimeSupervisor:
             container = run_container(self.cluster, plan, self.run_dir)
             with self._lock:
                 self._current = container
-                self.records.append(ProcessRecord(plan.pod_name, container.process.pid, time.monotonic()))
+                self.records.append(
+                    RuntimeRecord(plan.pod_name, str(container.process.pid), time.monotonic())
+                )
 
     def _running_pod(self) -> str | None:
         """uid of the Deployment's Running Pod that is not being deleted (None when there is none)."""

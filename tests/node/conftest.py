@@ -32,7 +32,9 @@ class NodeStack:
     run_dir: Path
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: a machine runs one real node at a time (one Pod bridge), and the
+# demo's and the soak's tests start their own; this one must be gone before theirs start.
+@pytest.fixture(scope="module")
 def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     """Control plane + real node; stopped (containers, mounts, bridge, iptables) at the end."""
     instance = LocalCluster(run_dir=tmp_path_factory.mktemp("real-node"), node="real")

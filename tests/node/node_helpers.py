@@ -134,14 +134,6 @@ def container_pid(stack: Any, pod: dict[str, Any]) -> int:
     )
 
 
-def memory_cgroup(pid: int) -> Path:
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            return Path("/sys/fs/cgroup/memory") / path.lstrip("/")
-    raise AssertionError(f"process {pid} is in no memory cgroup (cgroup v1 expected on this machine)")
-
-
 def parse_ts(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
 

@@ -23,13 +23,12 @@ from node_helpers import (
     SYNC_TIMEOUT,
     Feed,
     container_pid,
-    memory_cgroup,
     parse_ts,
     watch_terminations,
 )
 
 from testbed.demo.emulators import OpenCTIAdmin, sekoia_admin
-from testbed.node.hostview import root_mount_options, status_field
+from testbed.node.hostview import memory_cgroup, root_mount_options, status_field
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
