@@ -113,7 +113,9 @@ demo: venv binaries
 	$(PY) -m testbed.demo $(if $(filter-out 0 no false,$(KEEP)),--keep)
 
 # Not part of `make test`: one long scenario with faults on a schedule; exit 0 only when nothing is lost.
+# The runtime Pods run on the real node (node-setup as for `make test`), else with the stand-in, saying why.
 soak: venv binaries
+	@$(MAKE) --no-print-directory node-setup || echo "make soak: the real node could not be set up (see above); the soak will say why it uses its local stand-in for a kubelet"
 	$(PY) -m testbed.soak $(SOAK_ARGS)
 
 # Both benchmarks, then charts and the Markdown page in docs/benchmarks/.
