@@ -138,7 +138,9 @@ class Soak:
         pid = self.operator.pid
         self.operator.kill()
         time.sleep(1.0)
-        self.operator = self.stack.start_operator(CLAIMS_NAMESPACE)
+        # The same flags as the first one: a replacement without them would roll the runtime over
+        # to another image and refuse the emulator's URL.
+        self.operator = self.stack.start_operator(CLAIMS_NAMESPACE, self._operator_args())
         self.operator_restarts += 1
         return f"operator pid {pid} SIGKILLed, pid {self.operator.pid} live again"
 
