@@ -258,10 +258,14 @@ class Soak:
         self.stack.start_cluster()
 
     def _operator_args(self) -> list[str]:
+        # The operator shares 5 requests/s per Sekoia host unless told the tenant's real budget;
+        # the emulated firewall allows `sekoia_rate_limit`, which is what an operator of such a
+        # tenant would configure (the sync's own requestsPerSecond stays the ceiling).
+        budget = [f"--sekoia-budget={self.settings.sekoia_rate_limit}"]
         if not self.node.real:
-            return []
+            return budget
         image = self.cluster.node_artifacts.image_ref
-        return ["--runtime-image", image, f"--allow-sekoia-url=http://{GATEWAY}:*"]
+        return [*budget, "--runtime-image", image, f"--allow-sekoia-url=http://{GATEWAY}:*"]
 
     def _watch_runtimes(self, deployment: str) -> Runtimes:
         run_dir = self.stack.run_dir

@@ -1,6 +1,10 @@
 """The operator itself as a Pod from the chart, on the real node: helm installs it with the image
 built from the Dockerfile; it becomes Ready through its probes, talks to the API server through the
-`kubernetes` Service as its own ServiceAccount, and the runtime Pod it creates syncs the data set."""
+`kubernetes` Service as its own ServiceAccount, and the runtime Pod it creates syncs the data set.
+
+Its admission webhook is on, as the chart ships it: the API server calls it through the webhook
+Service's ClusterIP (kube-proxy's DNAT on the node's host), presents its client certificate, and
+trusts the CA the operator made and injected into the webhook configuration."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import pytest
 from node_helpers import Feed
 
 from testbed.controlplane.cluster import LocalCluster
+from testbed.manifests import credentials_and_sync
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
@@ -51,9 +56,6 @@ def chart_stack(real_cluster: LocalCluster) -> Iterator[ChartStack]:
     values = [
         f"image.repository={repository}",
         f"image.tag={tag}",
-        # The API server runs on the host, outside the Pod network, and has no route to a
-        # webhook Service; the webhook is advisory (failurePolicy Ignore) and tested with kwok.
-        "webhook.enabled=false",
         f"policy.sekoiaUrls={{http://{GATEWAY}:*}}",
         "policy.openctiSchemes={http}",
         "rbac.clusterWideSecretAccess=true",
@@ -69,6 +71,29 @@ def chart_stack(real_cluster: LocalCluster) -> Iterator[ChartStack]:
         cluster.kubectl("delete", "namespace", RELEASE_NAMESPACE, "--wait=false", check=False)
 
 
+def refused_by_the_webhook(cluster: LocalCluster, feed: Feed) -> str:
+    """Apply a resource that only the webhook refuses (requests above limits) until it is refused,
+    since the webhook configuration gets its CA a moment after the Pod is Ready; kubectl's error."""
+    body = credentials_and_sync(
+        feed.namespace,
+        "over-limits",
+        "over-limits-creds",
+        opencti=("http://opencti.invalid", "live", "unused"),
+        sekoia=("http://sekoia.invalid", "ioc-collection--0", "unused"),
+        runtime={"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "256Mi"}}},
+    )[1]
+    refusals: list[str] = []
+
+    def refused() -> bool:
+        done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(body), check=False)
+        if done.returncode != 0 and "admission webhook" in done.stderr:
+            refusals.append(done.stderr)
+        return bool(refusals)
+
+    wait_until(refused, 120, "the API server to call the chart's webhook", interval=2.0)
+    return refusals[0]
+
+
 def test_chart_operator_runs_as_a_pod_and_its_runtime_syncs(chart_stack: ChartStack, tmp_path: Path) -> None:
     cluster = chart_stack.cluster
     pods = json.loads(cluster.kubectl("-n", RELEASE_NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
@@ -82,6 +107,9 @@ def test_chart_operator_runs_as_a_pod_and_its_runtime_syncs(chart_stack: ChartSt
 
     feed = Feed(chart_stack, tmp_path)
     try:
+        # failurePolicy is Ignore: only a refusal shows the API server really reached the Pod.
+        message = refused_by_the_webhook(cluster, feed)
+        assert "memory request (1Gi) is above its limit (256Mi)" in message, message
         feed.apply()
         pod = feed.wait_ready()
         assert pod["spec"]["containers"][0]["image"] == chart_stack.image

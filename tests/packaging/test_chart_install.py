@@ -5,9 +5,10 @@ never execute. So the operator process runs here, with the arguments and environ
 chart's Deployment and a token of the chart's ServiceAccount (TokenRequest API): whatever it can
 or cannot do is exactly what the chart's RBAC grants.
 
-The chart's webhook is left out of the end-to-end run: the API server would call it through the
-Service's ClusterIP, which nothing routes here (no kube-proxy). Its certificate wiring is checked
-in the cluster-wide test instead.
+The chart's webhook is left out of the end-to-end run here: the API server would call it through
+the Service's ClusterIP, which nothing routes under kwok (no kube-proxy). Its certificate wiring is
+checked in the cluster-wide test; the whole call path (ClusterIP, kube-proxy, the operator Pod) in
+tests/node/test_real_operator_pod.py on the real node.
 """
 
 from __future__ import annotations
