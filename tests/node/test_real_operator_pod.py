@@ -9,6 +9,7 @@ trusts the CA the operator made and injected into the webhook configuration."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,19 +80,26 @@ def refused_by_the_webhook(cluster: LocalCluster, feed: Feed) -> str:
         "over-limits",
         "over-limits-creds",
         opencti=("http://opencti.invalid", "live", "unused"),
-        sekoia=("http://sekoia.invalid", "ioc-collection--0", "unused"),
+        sekoia=("http://sekoia.invalid", f"ioc-collection--{uuid.uuid4()}", "unused"),
         runtime={"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "256Mi"}}},
     )[1]
-    refusals: list[str] = []
+    answers: list[str] = []
 
     def refused() -> bool:
         done = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=json.dumps(body), check=False)
-        if done.returncode != 0 and "admission webhook" in done.stderr:
-            refusals.append(done.stderr)
-        return bool(refusals)
+        answers.append(done.stdout + done.stderr)
+        return done.returncode != 0 and "admission webhook" in done.stderr
 
-    wait_until(refused, 120, "the API server to call the chart's webhook", interval=2.0)
-    return refusals[0]
+    def why() -> str:
+        calls = [
+            line
+            for line in cluster.all_processes()["kube-apiserver"].log_tail(200_000).splitlines()
+            if "webhook" in line.lower()
+        ]
+        return "last answer: " + (answers[-1] if answers else "none") + "\n" + "\n".join(calls[-10:])
+
+    wait_until(refused, 120, "the API server to call the chart's webhook", interval=2.0, on_timeout=why)
+    return answers[-1]
 
 
 def test_chart_operator_runs_as_a_pod_and_its_runtime_syncs(chart_stack: ChartStack, tmp_path: Path) -> None:
