@@ -14,6 +14,10 @@ LOCAL_POLICY_FLAGS = (
     "--allow-sekoia-url=http://127.0.0.1:*",
     "--allow-loopback",
 )
+#: A runtime section that the CRD's schema accepts and only the operator's webhook refuses (a memory
+#: request above its limit), and the words of that refusal: proof that the API server called it.
+WEBHOOK_ONLY_REFUSED_RUNTIME = {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "256Mi"}}}
+WEBHOOK_REFUSAL = "memory request (1Gi) is above its limit (256Mi)"
 
 
 def credentials_and_sync(

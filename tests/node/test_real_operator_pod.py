@@ -19,7 +19,7 @@ import pytest
 from node_helpers import Feed
 
 from testbed.controlplane.cluster import LocalCluster
-from testbed.manifests import credentials_and_sync
+from testbed.manifests import WEBHOOK_ONLY_REFUSED_RUNTIME, WEBHOOK_REFUSAL, credentials_and_sync
 from testbed.node.realnode import GATEWAY
 from testbed.processes import wait_until
 
@@ -81,7 +81,7 @@ def refused_by_the_webhook(cluster: LocalCluster, feed: Feed) -> str:
         "over-limits-creds",
         opencti=("http://opencti.invalid", "live", "unused"),
         sekoia=("http://sekoia.invalid", f"ioc-collection--{uuid.uuid4()}", "unused"),
-        runtime={"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "256Mi"}}},
+        runtime=WEBHOOK_ONLY_REFUSED_RUNTIME,
     )[1]
     answers: list[str] = []
 
@@ -94,7 +94,7 @@ def refused_by_the_webhook(cluster: LocalCluster, feed: Feed) -> str:
         calls = [
             line
             for line in cluster.all_processes()["kube-apiserver"].log_tail(200_000).splitlines()
-            if "webhook" in line.lower()
+            if "calling webhook" in line or "validate.sync.sekoia-intel.dev" in line
         ]
         return "last answer: " + (answers[-1] if answers else "none") + "\n" + "\n".join(calls[-10:])
 
@@ -117,7 +117,7 @@ def test_chart_operator_runs_as_a_pod_and_its_runtime_syncs(chart_stack: ChartSt
     try:
         # failurePolicy is Ignore: only a refusal shows the API server really reached the Pod.
         message = refused_by_the_webhook(cluster, feed)
-        assert "memory request (1Gi) is above its limit (256Mi)" in message, message
+        assert WEBHOOK_REFUSAL in message, message
         feed.apply()
         pod = feed.wait_ready()
         assert pod["spec"]["containers"][0]["image"] == chart_stack.image

@@ -24,6 +24,7 @@ from sekoia_intel_operator import webhook_cert
 from test_operator_cluster import GROUP, PLURAL, VERSION, WAIT, Operator, collection, manifest
 
 from testbed.controlplane.certs import WEBHOOK_CLIENT_NAME
+from testbed.manifests import WEBHOOK_ONLY_REFUSED_RUNTIME, WEBHOOK_REFUSAL
 from testbed.processes import free_port, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -127,11 +128,11 @@ def start(cluster: Any, namespace: str, log_dir: Path, port: int, config: str) -
 
 
 def rejected_by_webhook(cluster: Any, namespace: str) -> str:
-    """Apply a resource only the webhook refuses (requests above limits); its stderr."""
+    """Apply a resource only the webhook refuses; its stderr."""
     body = manifest(
         f"over-{collection()[:8]}",
         collection(),
-        runtime={"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "256Mi"}}},
+        runtime=WEBHOOK_ONLY_REFUSED_RUNTIME,
     )
     done = cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(body), check=False)
     assert done.returncode != 0
@@ -168,7 +169,7 @@ def test_the_api_server_calls_the_webhook_with_the_injected_ca_and_replicas_shar
         assert "app.kubernetes.io/instance" not in stored["metadata"].get("labels", {})
 
         message = rejected_by_webhook(cluster, namespace)
-        assert "memory request (1Gi) is above its limit (256Mi)" in message, message
+        assert WEBHOOK_REFUSAL in message, message
         good = manifest("good", collection())
         done = cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(good), check=False)
         assert done.returncode == 0, done.stderr
@@ -189,7 +190,7 @@ def test_the_api_server_calls_the_webhook_with_the_injected_ca_and_replicas_shar
             lambda: ca_bundle(cluster, webhook_config) == ca, WAIT, "the CA kept", on_timeout=second.log_text
         )
         message = rejected_by_webhook(cluster, namespace)
-        assert "memory request (1Gi) is above its limit (256Mi)" in message, message
+        assert WEBHOOK_REFUSAL in message, message
         for op in (first, second):  # key material never in logs
             assert data["tls.key"] not in op.log_text() and data["ca.key"] not in op.log_text()
             assert base64.b64decode(data["tls.key"]).decode() not in op.log_text()
